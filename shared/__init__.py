@@ -1,0 +1,1 @@
+"""wheelvault: a private Python package index on Azure Functions, Blob Storage and Key Vault."""

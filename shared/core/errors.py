@@ -1,0 +1,44 @@
+"""Why an upload is refused: one code per failure, stable and machine-readable."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RejectCode(StrEnum):
+    """Reason codes written to ``quarantine/{name}.reason.json``. Values never change."""
+
+    BAD_FILENAME = "bad-filename"  # not a bare, safe blob name (slash, "..", control chars, too long)
+    NOT_A_WHEEL = "not-a-wheel"  # sdist or any other non-wheel file: only wheels are published
+    INVALID_WHEEL_FILENAME = "invalid-wheel-filename"  # ends in .whl but is not a valid wheel name
+    TOO_LARGE = "too-large"  # over WHEELVAULT_MAX_UPLOAD_BYTES
+    NOT_A_ZIP = "not-a-zip"  # no zip structure at all
+    CORRUPT_ZIP = "corrupt-zip"  # truncated, unreadable central directory, bad CRC
+    UNSAFE_PATH = "unsafe-path"  # absolute member path, "..", backslash, drive letter
+    DUPLICATE_MEMBER = "duplicate-member"  # the same path twice in the archive
+    ZIP_BOMB = "zip-bomb"  # total uncompressed size or a member's ratio over the cap
+    DIST_INFO_MISSING = "dist-info-missing"  # no {name}-{version}.dist-info directory
+    DIST_INFO_MULTIPLE = "dist-info-multiple"  # more than one *.dist-info directory
+    WHEEL_FILE_MISSING = "wheel-file-missing"  # no .dist-info/WHEEL
+    WHEEL_FILE_INVALID = "wheel-file-invalid"  # WHEEL unreadable or Wheel-Version not 1.x
+    METADATA_MISSING = "metadata-missing"  # no .dist-info/METADATA
+    METADATA_TOO_LARGE = "metadata-too-large"  # METADATA over the byte limit
+    METADATA_INVALID = "metadata-invalid"  # METADATA does not parse or fails validation
+    NAME_MISMATCH = "name-mismatch"  # METADATA Name differs from the filename's (normalised)
+    VERSION_MISMATCH = "version-mismatch"  # METADATA Version differs from the filename's
+    REQUIRES_PYTHON_INVALID = "requires-python-invalid"  # not a valid PEP 440 specifier set
+    RECORD_MISSING = "record-missing"  # no .dist-info/RECORD
+    RECORD_INVALID = "record-invalid"  # RECORD is not valid CSV of path,hash,size
+    RECORD_MISMATCH = "record-mismatch"  # a dist-info file's hash or size differs from RECORD
+    FILE_EXISTS = "file-exists"  # the filename is published already, with different bytes
+    FILENAME_TOMBSTONED = "filename-tombstoned"  # the filename was deleted and cannot come back
+    HANDLER_FAILED = "handler-failed"  # the publish function kept failing (local host poison path)
+
+
+class Rejection(ValueError):
+    """An upload that can never be published as it is. Retrying cannot fix it."""
+
+    def __init__(self, code: RejectCode, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
