@@ -8,7 +8,7 @@ from enum import StrEnum
 class RejectCode(StrEnum):
     """Reason codes written to ``quarantine/{name}.reason.json``. Values never change."""
 
-    BAD_FILENAME = "bad-filename"  # not a bare, safe blob name (slash, "..", control chars, too long)
+    BAD_FILENAME = "bad-filename"  # not a bare, safe name (slash, "..", control chars, too long)
     NOT_A_WHEEL = "not-a-wheel"  # sdist or any other non-wheel file: only wheels are published
     INVALID_WHEEL_FILENAME = "invalid-wheel-filename"  # ends in .whl but is not a valid wheel name
     TOO_LARGE = "too-large"  # over WHEELVAULT_MAX_UPLOAD_BYTES
@@ -42,3 +42,7 @@ class Rejection(ValueError):
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message
+
+
+class NotFound(LookupError):
+    """A management operation named a project, version or file the index does not hold."""

@@ -1,0 +1,8 @@
+"""The Functions entry point: registers the blueprints. No settings, no I/O, no logic here."""
+
+import azure.functions as func
+
+from functions.publish import bp as publish_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(publish_bp)

@@ -1,0 +1,1 @@
+"""Thin function blueprints: parse the trigger input, call shared/, map errors."""

@@ -1,0 +1,186 @@
+"""Blob Storage behind a small interface: reads, conditional writes, listings.
+
+Only the conditions the index needs are exposed (create-only, compare-and-swap on ETag), and
+Azure's exceptions for them are translated into `BlobExists` / `BlobChanged`. Every other storage
+error propagates unchanged: it is transient as far as the callers know, and the platform retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings
+
+from shared.settings import Settings
+
+
+class BlobExists(Exception):
+    """A create-only write found the blob already there."""
+
+
+class BlobChanged(Exception):
+    """A compare-and-swap write lost: the blob's ETag is no longer the one we read."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    data: bytes
+    etag: str
+    content_type: str | None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    name: str
+    etag: str
+    size: int
+    content_type: str | None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def blob_service_from_settings(settings: Settings) -> BlobServiceClient:
+    """A client for either form of the Functions storage connection."""
+    options: dict[str, Any] = {}
+    if settings.storage_api_version:
+        options["api_version"] = settings.storage_api_version
+    if settings.storage_connection_string is not None:
+        return BlobServiceClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value(), **options
+        )
+    assert settings.storage_blob_service_uri is not None  # guaranteed by the settings model
+    credential: ManagedIdentityCredential | DefaultAzureCredential
+    if settings.storage_credential == "managedidentity":
+        credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+    else:
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
+    return BlobServiceClient(settings.storage_blob_service_uri, credential=credential, **options)
+
+
+class BlobStore:
+    """The blob operations wheelvault uses, over one storage account."""
+
+    def __init__(self, service: BlobServiceClient) -> None:
+        self.service = service
+
+    def ensure_containers(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            with contextlib.suppress(ResourceExistsError):
+                self.service.create_container(name)
+
+    def get(self, container: str, name: str) -> StoredBlob | None:
+        try:
+            downloader = self.service.get_blob_client(container, name).download_blob()
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            return None
+        props = downloader.properties
+        return StoredBlob(
+            data=data,
+            etag=str(props.etag),
+            content_type=props.content_settings.content_type,
+            metadata=dict(props.metadata or {}),
+        )
+
+    def info(self, container: str, name: str) -> BlobInfo | None:
+        try:
+            props = self.service.get_blob_client(container, name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        return BlobInfo(
+            name=name,
+            etag=str(props.etag),
+            size=int(props.size),
+            content_type=props.content_settings.content_type,
+            metadata=dict(props.metadata or {}),
+        )
+
+    def put(
+        self,
+        container: str,
+        name: str,
+        data: bytes | IO[bytes] | Iterable[bytes],
+        *,
+        content_type: str,
+        create_only: bool = False,
+        if_match: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        length: int | None = None,
+    ) -> str:
+        """Write a blob; returns its new ETag.
+
+        `create_only` fails with BlobExists if the blob exists; `if_match` fails with BlobChanged
+        unless the blob's ETag is still that value. Neither: overwrite. The blob never gets a
+        Content-Encoding, so clients receive exactly the bytes that were hashed.
+        """
+        client = self.service.get_blob_client(container, name)
+        conditions: dict[str, Any] = {}
+        if create_only:
+            conditions = {"etag": "*", "match_condition": MatchConditions.IfMissing}
+        elif if_match is not None:
+            conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+        try:
+            result = client.upload_blob(
+                data,
+                length=length,
+                overwrite=not create_only,
+                content_settings=ContentSettings(content_type=content_type),
+                metadata=dict(metadata) if metadata else None,
+                **conditions,
+            )
+        except ResourceExistsError as error:
+            raise BlobExists(f"{container}/{name}") from error
+        except ResourceModifiedError as error:
+            if create_only:
+                raise BlobExists(f"{container}/{name}") from error
+            raise BlobChanged(f"{container}/{name}") from error
+        except ResourceNotFoundError as error:
+            # If-Match against a blob deleted meanwhile: the swap lost all the same.
+            if if_match is not None:
+                raise BlobChanged(f"{container}/{name}") from error
+            raise
+        return str(result["etag"])
+
+    def delete(self, container: str, name: str, *, if_match: str | None = None) -> bool:
+        """Delete a blob; False when it was not there. With `if_match`, only that version."""
+        conditions: dict[str, Any] = {}
+        if if_match is not None:
+            conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
+        try:
+            self.service.get_blob_client(container, name).delete_blob(**conditions)
+        except ResourceNotFoundError:
+            return False
+        except ResourceModifiedError as error:
+            raise BlobChanged(f"{container}/{name}") from error
+        return True
+
+    def list(self, container: str, prefix: str) -> Iterator[BlobInfo]:
+        client = self.service.get_container_client(container)
+        for props in client.list_blobs(name_starts_with=prefix):
+            yield BlobInfo(
+                name=str(props.name),
+                etag=str(props.etag),
+                size=int(props.size),
+                content_type=props.content_settings.content_type,
+            )
+
+    def list_prefixes(self, container: str, prefix: str) -> Iterator[str]:
+        """The "folders" directly under `prefix` (without it and without the trailing /)."""
+        client = self.service.get_container_client(container)
+        for item in client.walk_blobs(name_starts_with=prefix, delimiter="/"):
+            if isinstance(item, BlobPrefix):
+                yield str(item.name)[len(prefix) :].rstrip("/")
+
+    def read_chunks(self, container: str, name: str) -> Iterator[bytes]:
+        """Stream a blob without holding it in memory (the too-large path)."""
+        yield from self.service.get_blob_client(container, name).download_blob().chunks()

@@ -1,0 +1,1 @@
+"""Use cases built from the pure core and the adapters."""

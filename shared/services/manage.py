@@ -1,0 +1,149 @@
+"""Index management: yank and un-yank, delete (with a tombstone), and reindex.
+
+Every operation changes records first and re-renders pages from them afterwards, so the
+records stay the single source of truth and `reindex` can always repair the pages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
+from shared.core import layout
+from shared.core.errors import NotFound
+from shared.core.records import FileRecord
+from shared.services.pages import MAX_ATTEMPTS, IndexPages, PageConflict
+from shared.services.publish import utc_now
+
+log = logging.getLogger("wheelvault.manage")
+
+
+class IndexAdmin:
+    def __init__(
+        self, store: BlobStore, pages: IndexPages, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.store = store
+        self.pages = pages
+        self.clock = clock
+
+    def yank(
+        self,
+        project: str,
+        *,
+        version: str | None = None,
+        filename: str | None = None,
+        reason: str = "",
+    ) -> list[str]:
+        """Yank one file (`filename`) or every file of a release (`version`) — PEP 592."""
+        return self._set_yank(project, version, filename, yanked=True, reason=reason)
+
+    def unyank(
+        self, project: str, *, version: str | None = None, filename: str | None = None
+    ) -> list[str]:
+        return self._set_yank(project, version, filename, yanked=False, reason=None)
+
+    def delete_file(self, project: str, filename: str, *, reason: str = "") -> None:
+        """Remove a file for good; its filename is tombstoned and can never be published again."""
+        name = canonicalize_name(project)
+        record_path = layout.record_path(name, filename)
+        stored = self.store.get(layout.INDEX, record_path)
+        tombstone = layout.tombstone_path(filename)
+        if stored is None and self.store.info(layout.INDEX, tombstone) is None:
+            raise NotFound(f"{filename!r} is not a file of project {name!r}")
+        if stored is not None:
+            record = FileRecord.from_json(stored.data)
+            note = {
+                "filename": filename,
+                "project": name,
+                "sha256": record.sha256,
+                "deleted_at": self.clock().isoformat().replace("+00:00", "Z"),
+                "reason": reason,
+            }
+            try:
+                self.store.put(
+                    layout.INDEX,
+                    tombstone,
+                    json.dumps(note, indent=2).encode() + b"\n",
+                    content_type=layout.JSON_TYPE,
+                    create_only=True,
+                )
+            except BlobExists:
+                pass  # an earlier, interrupted delete
+            self.store.delete(layout.INDEX, record_path)
+        # Pages next, so no page links a file that is about to disappear; blobs last.
+        self.pages.refresh_project(name)
+        if not any(True for _ in self.store.list(layout.INDEX, layout.record_prefix(name))):
+            self.pages.refresh_root()
+        self.store.delete(layout.INDEX, layout.metadata_path(name, filename))
+        self.store.delete(layout.INDEX, layout.file_path(name, filename))
+        log.info("deleted", extra={"wheelvault": {"project": name, "filename": filename}})
+
+    def reindex(self) -> list[str]:
+        return self.pages.reindex()
+
+    def _set_yank(
+        self,
+        project: str,
+        version: str | None,
+        filename: str | None,
+        *,
+        yanked: bool,
+        reason: str | None,
+    ) -> list[str]:
+        if (version is None) == (filename is None):
+            raise ValueError("name exactly one of a version or a filename")
+        name = canonicalize_name(project)
+        targets = self._select(name, version, filename)
+        for path in targets:
+            self._update_record(path, yanked=yanked, reason=reason)
+        self.pages.refresh_project(name)
+        changed = [p.rsplit("/", 1)[-1].removesuffix(".json") for p in targets]
+        log.info(
+            "yanked" if yanked else "unyanked",
+            extra={"wheelvault": {"project": name, "files": changed}},
+        )
+        return changed
+
+    def _select(self, name: NormalizedName, version: str | None, filename: str | None) -> list[str]:
+        if filename is not None:
+            path = layout.record_path(name, filename)
+            if self.store.info(layout.INDEX, path) is None:
+                raise NotFound(f"{filename!r} is not a file of project {name!r}")
+            return [path]
+        assert version is not None
+        try:
+            wanted = Version(version)
+        except InvalidVersion:
+            raise NotFound(f"{version!r} is not a valid version") from None
+        paths = [
+            layout.record_path(name, r.filename)
+            for r in self.pages.load_records(name)
+            if r.parsed_version == wanted
+        ]
+        if not paths:
+            raise NotFound(f"project {name!r} has no files for version {version}")
+        return sorted(paths)
+
+    def _update_record(self, path: str, *, yanked: bool, reason: str | None) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            stored = self.store.get(layout.INDEX, path)
+            if stored is None:
+                raise NotFound(f"record {path!r} disappeared")
+            record = FileRecord.from_json(stored.data).with_yank(yanked=yanked, reason=reason)
+            data = record.to_json()
+            if data == stored.data:
+                return
+            try:
+                self.store.put(
+                    layout.INDEX, path, data, content_type=layout.JSON_TYPE, if_match=stored.etag
+                )
+                return
+            except BlobChanged:
+                continue
+        raise PageConflict(f"record {path!r} kept changing")

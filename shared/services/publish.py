@@ -1,0 +1,252 @@
+"""Publish: turn a blob dropped into `uploads` into an immutable, indexed release.
+
+Validation first (nothing touches the index until the wheel is known good), then create-only
+writes in an order that makes every retry safe: file, sidecar, record, root page (only for a new
+project), project page, and the upload's deletion last. A crash anywhere leaves either nothing or
+a state the next delivery of the same event completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Literal
+
+from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
+from shared.core import layout
+from shared.core.errors import RejectCode, Rejection
+from shared.core.records import FileRecord
+from shared.core.wheel import Limits, WheelInfo, check_upload_name, inspect_wheel
+from shared.services.pages import IndexPages
+
+log = logging.getLogger("wheelvault.publish")
+
+CHUNK = 1024 * 1024
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+MAX_BLOB_NAME = 1024
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What happened to one upload. `status` is published, unchanged or rejected."""
+
+    upload: str
+    status: Literal["published", "unchanged", "rejected"]
+    sha256: str
+    size: int
+    project: str | None = None
+    version: str | None = None
+    code: RejectCode | None = None
+    message: str | None = None
+    quarantined_as: str | None = None
+
+    def log_fields(self) -> dict[str, object]:
+        fields = {k: v for k, v in self.__dict__.items() if v is not None}
+        fields["upload"] = repr(self.upload)[1:-1]  # one printable line, whatever the name holds
+        return fields
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(stream: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
+    if isinstance(stream, Iterable) and not hasattr(stream, "read"):
+        yield from stream
+        return
+    reader: IO[bytes] = stream  # type: ignore[assignment]
+    while chunk := reader.read(CHUNK):
+        yield chunk
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: BlobStore,
+        pages: IndexPages,
+        *,
+        max_upload_bytes: int,
+        limits: Limits | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.pages = pages
+        self.max_upload_bytes = max_upload_bytes
+        self.limits = limits or Limits()
+        self.clock = clock
+
+    def publish_upload(
+        self, name: str, stream: IO[bytes] | Iterable[bytes], *, etag: str | None = None
+    ) -> PublishResult:
+        """Publish `uploads/{name}` whose bytes `stream` yields; never raises for bad input.
+
+        `etag`: the version of the upload these bytes came from, so that the final delete cannot
+        remove a newer blob written under the same name meanwhile (its own event will follow).
+        """
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            sha256, size = self._spool(stream, spool)
+            try:
+                check_upload_name(name)
+                if size > self.max_upload_bytes:
+                    raise Rejection(
+                        RejectCode.TOO_LARGE,
+                        f"{size} bytes is over the limit of {self.max_upload_bytes} bytes "
+                        "(WHEELVAULT_MAX_UPLOAD_BYTES)",
+                    )
+                spool.seek(0)
+                info = inspect_wheel(name, spool, limits=self.limits)  # type: ignore[arg-type]
+                spool.seek(0)
+                status = self._publish(name, info, spool, sha256, size)  # type: ignore[arg-type]
+                result = PublishResult(
+                    name, status, sha256, size, project=info.project, version=info.version
+                )
+            except Rejection as rejection:
+                quarantined = self._quarantine(name, rejection, sha256, size, spool)  # type: ignore[arg-type]
+                result = PublishResult(
+                    name,
+                    "rejected",
+                    sha256,
+                    size,
+                    code=rejection.code,
+                    message=rejection.message,
+                    quarantined_as=quarantined,
+                )
+        self._remove_upload(name, etag)
+        log.info("upload %s", result.status, extra={"wheelvault": result.log_fields()})
+        return result
+
+    def _spool(self, stream: IO[bytes] | Iterable[bytes], spool: IO[bytes]) -> tuple[str, int]:
+        """Hash every byte; keep at most one byte over the cap (the rest is only hashed)."""
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in _chunks(stream):
+            digest.update(chunk)
+            if size <= self.max_upload_bytes:
+                spool.write(chunk[: self.max_upload_bytes + 1 - size])
+            size += len(chunk)
+        return digest.hexdigest(), size
+
+    def _publish(
+        self, name: str, info: WheelInfo, spool: IO[bytes], sha256: str, size: int
+    ) -> Literal["published", "unchanged"]:
+        project, filename = info.project, info.filename
+        if self.store.info(layout.INDEX, layout.tombstone_path(filename)) is not None:
+            raise Rejection(
+                RejectCode.FILENAME_TOMBSTONED,
+                f"{filename} was deleted from the index and can never be published again; "
+                "publish a new version (or a new build tag) instead",
+            )
+        status: Literal["published", "unchanged"] = "published"
+        try:
+            self.store.put(
+                layout.INDEX,
+                layout.file_path(project, filename),
+                spool,
+                length=size,
+                content_type=layout.BINARY_TYPE,
+                create_only=True,
+                metadata={"sha256": sha256},
+            )
+        except BlobExists:
+            if self._published_sha256(info) != sha256:
+                raise Rejection(
+                    RejectCode.FILE_EXISTS,
+                    f"{filename} is already published with different contents; "
+                    "files are immutable, publish a new version instead",
+                ) from None
+            status = "unchanged"
+        self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
+        record = FileRecord(
+            project=project,
+            name=info.name,
+            version=info.version,
+            filename=filename,
+            sha256=sha256,
+            size=size,
+            upload_time=self.clock(),
+            requires_python=info.requires_python,
+            metadata_sha256=info.metadata_sha256,
+            source=f"{layout.UPLOADS}/{name}",
+        )
+        self._create(layout.record_path(project, filename), record.to_json(), layout.JSON_TYPE)
+        # Root before project page: if we crash in between, the retry still sees a new project.
+        if self.store.info(layout.INDEX, layout.project_json(project)) is None:
+            self.pages.refresh_root()
+        self.pages.refresh_project(project, includes=filename)
+        return status
+
+    def _published_sha256(self, info: WheelInfo) -> str:
+        path = layout.file_path(info.project, info.filename)
+        existing = self.store.info(layout.INDEX, path)
+        if existing is not None and "sha256" in existing.metadata:
+            return existing.metadata["sha256"]
+        digest = hashlib.sha256()
+        for chunk in self.store.read_chunks(layout.INDEX, path):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def _create(self, path: str, data: bytes, content_type: str) -> None:
+        """Create-only write; an existing blob (from an earlier delivery) is kept as it is."""
+        with contextlib.suppress(BlobExists):
+            self.store.put(layout.INDEX, path, data, content_type=content_type, create_only=True)
+
+    def _quarantine(
+        self, name: str, rejection: Rejection, sha256: str, size: int, spool: IO[bytes]
+    ) -> str:
+        target = self._quarantine_name(name, sha256)
+        data: IO[bytes] | Iterable[bytes]
+        if size <= self.max_upload_bytes:
+            spool.seek(0)
+            data = spool
+        else:
+            data = self.store.read_chunks(layout.UPLOADS, name)
+        # BlobExists: the same bytes from an earlier delivery (_quarantine_name checked).
+        with contextlib.suppress(BlobExists):
+            self.store.put(
+                layout.QUARANTINE,
+                target,
+                data,
+                content_type=layout.BINARY_TYPE,
+                create_only=True,
+                metadata={"sha256": sha256},
+            )
+        reason = {
+            "code": rejection.code.value,
+            "message": rejection.message,
+            "at": self.clock().isoformat().replace("+00:00", "Z"),
+            "sha256": sha256,
+            "size": size,
+            "upload": name,
+        }
+        self.store.put(
+            layout.QUARANTINE,
+            layout.reason_path(target),
+            json.dumps(reason, indent=2).encode() + b"\n",
+            content_type=layout.JSON_TYPE,
+        )
+        return target
+
+    def _quarantine_name(self, name: str, sha256: str) -> str:
+        """`name`, unless a different file is quarantined under it already: then `name.N`."""
+        base = name if len(name) <= MAX_BLOB_NAME - 40 else f"{name[:900]}~{sha256[:16]}"
+        for n in range(1000):
+            candidate = base if n == 0 else f"{base}.{n}"
+            existing = self.store.info(layout.QUARANTINE, candidate)
+            if existing is None or existing.metadata.get("sha256") == sha256:
+                return candidate
+        return f"{base}.{sha256}"
+
+    def _remove_upload(self, name: str, etag: str | None) -> None:
+        try:
+            self.store.delete(layout.UPLOADS, name, if_match=etag)
+        except BlobChanged:
+            log.warning(
+                "upload replaced while being published; its own event will publish it",
+                extra={"wheelvault": {"upload": repr(name)[1:-1]}},
+            )

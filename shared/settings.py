@@ -1,0 +1,102 @@
+"""Application settings, read from the environment (app settings, or local.settings.json).
+
+Settings are read lazily, inside handlers, never at import: a function app whose import fails
+registers no functions at all. A missing or invalid setting raises one `SettingsError` that names
+the setting and never echoes its value (connection strings hold account keys).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STORAGE_CONNECTION = "WHEELVAULT_STORAGE"
+"""Name of the storage connection (the blob trigger's `connection`). Locally it holds a connection
+string; in Azure the identity-based form `WHEELVAULT_STORAGE__blobServiceUri` (+ `__credential`,
+`__clientId`) is used instead, following the Functions convention for binding connections."""
+
+MB = 1024 * 1024
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid. The message names the setting, never its value."""
+
+
+class Settings(BaseSettings):
+    """Every setting wheelvault reads. Names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", frozen=True, env_ignore_empty=True
+    )
+
+    storage_connection_string: SecretStr | None = Field(default=None, alias=STORAGE_CONNECTION)
+    storage_blob_service_uri: str | None = Field(
+        default=None, alias=f"{STORAGE_CONNECTION}__blobServiceUri"
+    )
+    storage_credential: Literal["managedidentity"] | None = Field(
+        default=None, alias=f"{STORAGE_CONNECTION}__credential"
+    )
+    storage_client_id: str | None = Field(default=None, alias=f"{STORAGE_CONNECTION}__clientId")
+    storage_api_version: str | None = Field(
+        default=None,
+        alias="WHEELVAULT_STORAGE_API_VERSION",
+        description="Pin the Blob REST API version (Azurite lags behind the SDK). Empty in Azure.",
+    )
+    max_upload_bytes: int = Field(
+        default=100 * MB, alias="WHEELVAULT_MAX_UPLOAD_BYTES", gt=0, le=10 * 1024 * MB
+    )
+
+    @model_validator(mode="after")
+    def _one_storage_connection(self) -> Settings:
+        if not self.storage_connection_string and not self.storage_blob_service_uri:
+            raise ValueError(
+                f"set {STORAGE_CONNECTION} (a connection string) or "
+                f"{STORAGE_CONNECTION}__blobServiceUri (identity-based access)"
+            )
+        if self.storage_connection_string and self.storage_blob_service_uri:
+            raise ValueError(
+                f"set only one of {STORAGE_CONNECTION} and {STORAGE_CONNECTION}__blobServiceUri"
+            )
+        if self.storage_blob_service_uri and not self.storage_blob_service_uri.startswith(
+            ("https://", "http://")
+        ):
+            raise ValueError(f"{STORAGE_CONNECTION}__blobServiceUri must be an http(s) URL")
+        return self
+
+
+def _alias_of(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    return info.alias if info is not None and info.alias else field
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = item.get("loc") or ()
+        name = _alias_of(str(loc[0])) if loc else "settings"
+        # Pydantic prefixes model-validator messages with "Value error, ".
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(message if not loc else f"{name}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def load_settings() -> Settings:
+    """Read the settings now from the environment; raises SettingsError naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (inside a handler, not at import)."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the local host change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: service fixtures live in tests/fixtures/."""
+
+pytest_plugins = ["tests.fixtures.azurite"]

@@ -1,0 +1,298 @@
+"""Publishing through the registered blob-trigger function, against Azurite."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import azure.functions as func
+import pytest
+
+from function_app import app
+from shared.adapters.blobstore import BlobStore
+from shared.core import layout
+from shared.core.errors import RejectCode
+from shared.core.records import FileRecord
+from shared.services.app import get_services
+from tests.support.wheels import BuiltWheel, build_wheel, zip_bytes
+
+pytestmark = pytest.mark.integration
+
+Publish = Callable[..., None]
+
+
+def publish_function() -> func.FunctionBuilder | object:
+    (found,) = [f for f in app.get_functions() if f.get_function_name() == "publish_upload"]
+    return found
+
+
+def deliver(store: BlobStore, name: str, data: bytes) -> None:
+    """Drop `data` as uploads/{name}, then deliver the event the way the host does."""
+    etag = store.put(layout.UPLOADS, name, data, content_type=layout.BINARY_TYPE)
+    handler = publish_function().get_user_function()  # type: ignore[attr-defined]
+    handler(
+        func.blob.InputStream(
+            data=data,
+            name=f"{layout.UPLOADS}/{name}",
+            length=len(data),
+            uri=f"http://127.0.0.1/devstoreaccount1/uploads/{name}",
+            blob_properties={"ETag": etag, "Length": len(data)},
+            metadata={},
+        )
+    )
+
+
+def publish(store: BlobStore, wheel: BuiltWheel) -> None:
+    deliver(store, wheel.filename, wheel.data)
+
+
+def snapshot(store: BlobStore, container: str = layout.INDEX) -> dict[str, str]:
+    return {b.name: b.etag for b in store.list(container, "")}
+
+
+def blob(store: BlobStore, container: str, name: str) -> bytes:
+    found = store.get(container, name)
+    assert found is not None, f"{container}/{name} missing"
+    return found.data
+
+
+def reason(store: BlobStore, name: str) -> dict[str, object]:
+    return json.loads(blob(store, layout.QUARANTINE, layout.reason_path(name)))  # type: ignore[no-any-return]
+
+
+def page_files(store: BlobStore, project: str) -> list[str]:
+    page = json.loads(blob(store, layout.INDEX, layout.project_json(project)))  # type: ignore[arg-type]
+    return [f["filename"] for f in page["files"]]
+
+
+def root_projects(store: BlobStore) -> list[str]:
+    return [p["name"] for p in json.loads(blob(store, layout.INDEX, layout.ROOT_JSON))["projects"]]
+
+
+def test_binding_metadata() -> None:
+    bindings = publish_function().get_bindings_dict()["bindings"]  # type: ignore[attr-defined]
+    assert bindings == [
+        {
+            "direction": "IN",
+            "type": "blobTrigger",
+            "name": "upload",
+            "path": "uploads/{name}",
+            "connection": "WHEELVAULT_STORAGE",
+            "source": "EventGrid",
+        }
+    ] or [{k: v for k, v in b.items() if k != "dataType"} for b in bindings] == [
+        {
+            "direction": "IN",
+            "type": "blobTrigger",
+            "name": "upload",
+            "path": "uploads/{name}",
+            "connection": "WHEELVAULT_STORAGE",
+            "source": "EventGrid",
+        }
+    ]
+
+
+def test_publish_writes_file_sidecar_record_and_pages(storage_env: BlobStore) -> None:
+    store = storage_env
+    wheel = build_wheel("Hello.World", "1.0", requires_python=">=3.9")
+    publish(store, wheel)
+
+    file_blob = store.get(layout.INDEX, "files/hello-world/" + wheel.filename)
+    assert file_blob is not None
+    assert file_blob.data == wheel.data
+    assert file_blob.content_type == "application/octet-stream"
+    assert (
+        blob(store, layout.INDEX, f"files/hello-world/{wheel.filename}.metadata") == wheel.metadata
+    )
+    record = FileRecord.from_json(
+        blob(store, layout.INDEX, f"records/hello-world/{wheel.filename}.json")
+    )
+    assert (record.project, record.name, record.version) == ("hello-world", "Hello.World", "1.0")
+    assert (record.sha256, record.size) == (wheel.sha256, len(wheel.data))
+    assert record.requires_python == ">=3.9"
+    assert record.yanked is False
+    assert page_files(store, "hello-world") == [wheel.filename]
+    assert root_projects(store) == ["hello-world"]
+    html = store.get(layout.INDEX, "simple/hello-world/index.html")
+    assert html is not None
+    assert html.content_type == "text/html; charset=utf-8"
+    assert (
+        f'href="../../files/hello-world/{wheel.filename}#sha256={wheel.sha256}"'.encode()
+        in html.data
+    )
+    page_json = store.get(layout.INDEX, "simple/hello-world/index.json")
+    assert page_json is not None
+    assert page_json.content_type == "application/vnd.pypi.simple.v1+json"
+    for name in ("simple/index.html", "simple/index.json"):
+        assert store.info(layout.INDEX, name) is not None
+    props = storage_env.service.get_blob_client(
+        layout.INDEX, "files/hello-world/" + wheel.filename
+    ).get_blob_properties()
+    assert not props.content_settings.content_encoding
+    assert store.info(layout.UPLOADS, wheel.filename) is None  # the upload is gone
+    assert snapshot(store, layout.QUARANTINE) == {}
+
+
+def test_the_same_upload_twice_is_one_file_and_no_change(storage_env: BlobStore) -> None:
+    store = storage_env
+    wheel = build_wheel("twice", "1.0")
+    publish(store, wheel)
+    before = snapshot(store)
+    publish(store, wheel)
+    assert snapshot(store) == before
+    assert page_files(store, "twice") == [wheel.filename]
+    assert store.info(layout.UPLOADS, wheel.filename) is None
+    assert snapshot(store, layout.QUARANTINE) == {}
+
+
+def test_different_bytes_under_a_published_filename_are_rejected(storage_env: BlobStore) -> None:
+    store = storage_env
+    publish(store, build_wheel("immutable", "1.0"))
+    before = snapshot(store)
+    impostor = build_wheel("immutable", "1.0", summary="something else")
+    publish(store, impostor)
+    assert snapshot(store) == before
+    assert reason(store, impostor.filename)["code"] == "file-exists"
+    assert blob(store, layout.QUARANTINE, impostor.filename) == impostor.data
+
+
+def bad_inputs() -> list[tuple[str, bytes, RejectCode]]:
+    good = build_wheel("bad", "1.0")
+    return [
+        ("bad-1.0.tar.gz", b"not really a tarball", RejectCode.NOT_A_WHEEL),
+        ("notes.txt", b"hello", RejectCode.NOT_A_WHEEL),
+        ("..evil-1.0-py3-none-any.whl", good.data, RejectCode.BAD_FILENAME),
+        ("dir/bad-1.0-py3-none-any.whl", good.data, RejectCode.BAD_FILENAME),
+        ("bad-1.0-py3-none-any\x07.whl", good.data, RejectCode.BAD_FILENAME),
+        ("bad-1.0.whl", good.data, RejectCode.INVALID_WHEEL_FILENAME),
+        ("bad-1.0-py3-none-any.whl", b"\x00" * 200, RejectCode.NOT_A_ZIP),
+        ("bad-1.0-py3-none-any.whl", good.data[: len(good.data) // 2], RejectCode.CORRUPT_ZIP),
+        (
+            "bad-1.0-py3-none-any.whl",
+            zip_bytes([("../escape.py", b"x"), *_dist_info("bad", "1.0")]),
+            RejectCode.UNSAFE_PATH,
+        ),
+        (
+            "bad-1.0-py3-none-any.whl",
+            zip_bytes(
+                [("bad/__init__.py", b"1"), ("bad/__init__.py", b"2"), *_dist_info("bad", "1.0")]
+            ),
+            RejectCode.DUPLICATE_MEMBER,
+        ),
+        (
+            "bad-1.0-py3-none-any.whl",
+            zip_bytes([("bad/zeros.bin", b"\x00" * (32 * 1024 * 1024)), *_dist_info("bad", "1.0")]),
+            RejectCode.ZIP_BOMB,
+        ),
+        (
+            "bad-1.0-py3-none-any.whl",
+            zip_bytes([("bad/__init__.py", b"")]),
+            RejectCode.DIST_INFO_MISSING,
+        ),
+        ("bad-1.0-py3-none-any.whl", build_wheel("other", "1.0").data, RejectCode.NAME_MISMATCH),
+        ("bad-1.0-py3-none-any.whl", build_wheel("bad", "2.0").data, RejectCode.VERSION_MISMATCH),
+        (
+            "bad-1.0-py3-none-any.whl",
+            build_wheel("bad", "1.0", requires_python='>=3.8"><script>alert(1)</script>').data,
+            RejectCode.REQUIRES_PYTHON_INVALID,
+        ),
+        (
+            "bad-1.0-py3-none-any.whl",
+            build_wheel("bad", "1.0", metadata_override=b"this is not metadata\xff").data,
+            RejectCode.METADATA_INVALID,
+        ),
+    ]
+
+
+def _dist_info(name: str, version: str) -> list[tuple[str, bytes]]:
+    wheel = build_wheel(name, version)
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(wheel.data)) as archive:
+        return [
+            (i.filename, archive.read(i)) for i in archive.infolist() if ".dist-info/" in i.filename
+        ]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    bad_inputs(),
+    ids=lambda v: str(v)[:40] if isinstance(v, str) else None,
+)
+def test_bad_input_is_quarantined_and_the_index_is_untouched(
+    storage_env: BlobStore, name: str, data: bytes, code: RejectCode
+) -> None:
+    store = storage_env
+    publish(store, build_wheel("bystander", "1.0"))
+    before = snapshot(store)
+    deliver(store, name, data)
+    assert snapshot(store) == before
+    found = reason(store, name)
+    assert found["code"] == code.value
+    assert set(found) >= {"code", "message", "at", "sha256", "size"}
+    assert found["size"] == len(data)
+    assert blob(store, layout.QUARANTINE, name) == data
+    assert store.info(layout.UPLOADS, name) is None
+
+
+def test_too_large_upload_is_quarantined(
+    storage_env: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services.app import reset_services
+
+    monkeypatch.setenv("WHEELVAULT_MAX_UPLOAD_BYTES", "2048")
+    reset_services()
+    wheel = build_wheel("big", "1.0", payload_bytes=10_000)
+    publish(storage_env, wheel)
+    assert reason(storage_env, wheel.filename)["code"] == "too-large"
+    assert blob(storage_env, layout.QUARANTINE, wheel.filename) == wheel.data
+    assert snapshot(storage_env) == {}
+
+
+def test_two_different_rejects_under_one_name_are_both_kept(storage_env: BlobStore) -> None:
+    store = storage_env
+    deliver(store, "x.txt", b"first")
+    deliver(store, "x.txt", b"second")
+    assert blob(store, layout.QUARANTINE, "x.txt") == b"first"
+    assert blob(store, layout.QUARANTINE, "x.txt.1") == b"second"
+    assert reason(store, "x.txt.1")["code"] == "not-a-wheel"
+
+
+def test_an_upload_replaced_during_publishing_is_not_deleted(storage_env: BlobStore) -> None:
+    store = storage_env
+    wheel = build_wheel("racy", "1.0")
+    old_etag = store.put(
+        layout.UPLOADS, wheel.filename, b"old bytes", content_type=layout.BINARY_TYPE
+    )
+    store.put(layout.UPLOADS, wheel.filename, wheel.data, content_type=layout.BINARY_TYPE)
+    get_services().publisher.publish_upload(wheel.filename, [b"old bytes"], etag=old_etag)
+    assert blob(store, layout.UPLOADS, wheel.filename) == wheel.data
+
+
+def test_concurrent_publishers_lose_nothing(storage_env: BlobStore) -> None:
+    store = storage_env
+    same_project = [build_wheel("crowd", f"1.{i}") for i in range(50)]
+    new_projects = [build_wheel(f"solo-{i}", "1.0") for i in range(20)]
+    barrier = threading.Barrier(16)
+
+    def run(wheel: BuiltWheel) -> None:
+        try:
+            barrier.wait(timeout=5)
+        except threading.BrokenBarrierError:
+            pass
+        publish(store, wheel)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(run, same_project + new_projects))
+
+    assert sorted(page_files(store, "crowd")) == sorted(w.filename for w in same_project)
+    assert root_projects(store) == sorted(["crowd", *(f"solo-{i}" for i in range(20))])
+    for wheel in new_projects:
+        assert page_files(store, wheel.filename.split("-1.0")[0].replace("_", "-")) == [
+            wheel.filename
+        ]
+    assert snapshot(store, layout.QUARANTINE) == {}
+    assert snapshot(store, layout.UPLOADS) == {}

@@ -1,0 +1,225 @@
+"""Page rendering: every PEP 503/629/658/714/592 attribute in HTML, the PEP 691/700 JSON shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from shared.core.pages import (
+    build_project_page,
+    build_root_page,
+    render_project_html,
+    render_project_json,
+    render_root_html,
+    render_root_json,
+)
+from shared.core.records import FileRecord
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def record(
+    filename: str,
+    version: str,
+    *,
+    project: str = "demo-pkg",
+    requires_python: str | None = ">=3.9",
+    yanked: bool = False,
+    reason: str | None = None,
+    sha: str = "a",
+) -> FileRecord:
+    return FileRecord(
+        project=project,
+        name="Demo_Pkg",
+        version=version,
+        filename=filename,
+        sha256=sha * 64,
+        size=1234,
+        upload_time=T0,
+        requires_python=requires_python,
+        metadata_sha256="b" * 64,
+        yanked=yanked,
+        yanked_reason=reason,
+    )
+
+
+class Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self.meta: dict[str, str | None] = {}
+        self._open: dict[str, str | None] | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._open, self._text = dict(attrs), ""
+        if tag == "meta":
+            found = dict(attrs)
+            self.meta[found["name"] or ""] = found["content"]
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._open is not None:
+            self.anchors.append((self._open, self._text))
+            self._open = None
+
+
+def parse(html: bytes) -> Anchors:
+    parser = Anchors()
+    parser.feed(html.decode("utf-8"))
+    return parser
+
+
+RECORDS = [
+    record("demo_pkg-1.10-py3-none-any.whl", "1.10", sha="c"),
+    record("demo_pkg-1.2-py3-none-any.whl", "1.2", requires_python=None),
+    record("demo_pkg-1.2-cp311-cp311-manylinux_2_17_x86_64.whl", "1.2", yanked=True),
+    record("demo_pkg-1.9-py3-none-any.whl", "1.9", yanked=True, reason="broken <b>build</b>"),
+]
+
+
+def test_html_has_every_attribute_and_relative_links() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
+    parsed = parse(render_project_html(page))
+    assert parsed.meta == {"pypi:repository-version": "1.1"}
+    by_name = {text: attrs for attrs, text in parsed.anchors}
+    # Ordered by version (1.2 < 1.9 < 1.10), then filename.
+    assert [text for _, text in parsed.anchors] == [
+        "demo_pkg-1.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "demo_pkg-1.2-py3-none-any.whl",
+        "demo_pkg-1.9-py3-none-any.whl",
+        "demo_pkg-1.10-py3-none-any.whl",
+    ]
+    newest = by_name["demo_pkg-1.10-py3-none-any.whl"]
+    assert newest == {
+        "href": "../../files/demo-pkg/demo_pkg-1.10-py3-none-any.whl#sha256=" + "c" * 64,
+        "data-requires-python": ">=3.9",
+        "data-core-metadata": "sha256=" + "b" * 64,
+        "data-dist-info-metadata": "sha256=" + "b" * 64,
+    }
+    assert "data-requires-python" not in by_name["demo_pkg-1.2-py3-none-any.whl"]
+    assert by_name["demo_pkg-1.2-cp311-cp311-manylinux_2_17_x86_64.whl"]["data-yanked"] == ""
+    assert by_name["demo_pkg-1.9-py3-none-any.whl"]["data-yanked"] == "broken <b>build</b>"
+
+
+def test_json_follows_pep_691_and_700() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
+    data = json.loads(render_project_json(page))
+    assert set(data) == {"meta", "name", "versions", "files"}
+    assert data["meta"] == {"api-version": "1.1"}
+    assert data["name"] == "demo-pkg"
+    assert data["versions"] == ["1.2", "1.9", "1.10"]
+    first, _, yanked_reason, newest = data["files"]
+    assert newest == {
+        "filename": "demo_pkg-1.10-py3-none-any.whl",
+        "url": "../../files/demo-pkg/demo_pkg-1.10-py3-none-any.whl",
+        "hashes": {"sha256": "c" * 64},
+        "requires-python": ">=3.9",
+        "core-metadata": {"sha256": "b" * 64},
+        "dist-info-metadata": {"sha256": "b" * 64},
+        "size": 1234,
+        "upload-time": "2026-01-02T03:04:05.678901Z",
+        "yanked": False,
+    }
+    assert first["yanked"] is True
+    assert yanked_reason["yanked"] == "broken <b>build</b>"
+
+
+def test_html_and_json_list_the_same_files() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
+    html_files = [text for _, text in parse(render_project_html(page)).anchors]
+    json_files = [f["filename"] for f in json.loads(render_project_json(page))["files"]]
+    assert html_files == json_files
+
+
+def test_rendering_is_deterministic_whatever_the_record_order() -> None:
+    project = canonicalize_name("demo-pkg")
+    forward = build_project_page(project, RECORDS)
+    backward = build_project_page(project, list(reversed(RECORDS)))
+    assert render_project_html(forward) == render_project_html(backward)
+    assert render_project_json(forward) == render_project_json(backward)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"><script>alert(1)</script>',
+        "<img src=x onerror=alert(1)>",
+        "' onmouseover='alert(1)",
+    ],
+)
+def test_hostile_values_never_reach_the_html_unescaped(hostile: str) -> None:
+    page = build_project_page(
+        canonicalize_name("demo-pkg"),
+        [
+            record(
+                "demo_pkg-1.0-py3-none-any.whl",
+                "1.0",
+                requires_python=hostile,
+                yanked=True,
+                reason=hostile,
+            )
+        ],
+    )
+    html = render_project_html(page).decode()
+    assert "<script" not in html
+    assert "<img" not in html
+    assert "' onmouseover" not in html
+    ((attrs, _),) = parse(render_project_html(page)).anchors
+    assert attrs["data-requires-python"] == hostile  # escaped in transit, intact when parsed
+    assert attrs["data-yanked"] == hostile
+    assert json.loads(render_project_json(page))["files"][0]["requires-python"] == hostile
+
+
+def test_root_page_lists_normalised_projects_in_order() -> None:
+    page = build_root_page(["Zeta_Pkg", "alpha", "Beta.Thing", "alpha"])
+    assert page.projects == ("alpha", "beta-thing", "zeta-pkg")
+    parsed = parse(render_root_html(page))
+    assert parsed.meta == {"pypi:repository-version": "1.1"}
+    assert [(a["href"], text) for a, text in parsed.anchors] == [
+        ("alpha/", "alpha"),
+        ("beta-thing/", "beta-thing"),
+        ("zeta-pkg/", "zeta-pkg"),
+    ]
+    assert json.loads(render_root_json(page)) == {
+        "meta": {"api-version": "1.1"},
+        "projects": [{"name": "alpha"}, {"name": "beta-thing"}, {"name": "zeta-pkg"}],
+    }
+
+
+def test_a_record_of_another_project_is_refused() -> None:
+    with pytest.raises(ValueError, match="belongs to"):
+        build_project_page(canonicalize_name("other"), RECORDS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [("Foo.Bar", "foo-bar"), ("foo__bar", "foo-bar"), ("FOO-_.bar", "foo-bar"), ("x", "x")],
+)
+def test_name_normalisation(raw: str, normalised: str) -> None:
+    assert canonicalize_name(raw) == normalised
+
+
+def test_record_refuses_non_normalised_project_and_naive_time() -> None:
+    with pytest.raises(ValueError, match="not normalised"):
+        record("demo_pkg-1.0-py3-none-any.whl", "1.0", project="Demo_Pkg")
+    with pytest.raises(ValueError, match="timezone"):
+        FileRecord.model_validate(
+            {
+                **record("a-1.0-py3-none-any.whl", "1.0").model_dump(),
+                "upload_time": "2026-01-01T00:00:00",
+            }
+        )
+
+
+def test_record_json_round_trip() -> None:
+    original = record("demo_pkg-1.0-py3-none-any.whl", "1.0", yanked=True, reason="r")
+    assert FileRecord.from_json(original.to_json()) == original
