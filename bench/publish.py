@@ -22,16 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import azure.functions as func
 from packaging.utils import canonicalize_name
-from tests.support.wheels import BuiltWheel, build_wheel
 
 from devhost.azurite import API_VERSION, start_azurite
-from function_app import app
 from shared.core import layout
 from shared.core.pages import build_project_page, render_project_html, render_project_json
 from shared.core.records import FileRecord
 from shared.services.app import get_services, reset_services
+from tests.support.functions import blob_event, handler
+from tests.support.wheels import BuiltWheel, build_wheel
 
 RESULTS = Path(__file__).parent / "results" / "publish.json"
 TARGET = "bench-target"
@@ -95,18 +94,10 @@ def seed_projects(start: int, stop: int) -> None:
 def publish_once(wheel: BuiltWheel) -> float:
     store = get_services().store
     etag = store.put(layout.UPLOADS, wheel.filename, wheel.data, content_type=layout.BINARY_TYPE)
-    (function,) = [f for f in app.get_functions() if f.get_function_name() == "publish_upload"]
-    handler = function.get_user_function()
-    stream = func.blob.InputStream(
-        data=wheel.data,
-        name=f"{layout.UPLOADS}/{wheel.filename}",
-        length=len(wheel.data),
-        uri="",
-        blob_properties={"ETag": etag},
-        metadata={},
-    )
+    publish = handler("publish_upload")
+    stream = blob_event(layout.UPLOADS, wheel.filename, wheel.data, etag)
     started = time.perf_counter()
-    handler(stream)
+    publish(stream)
     elapsed = time.perf_counter() - started
     if (
         store.info(layout.INDEX, layout.file_path(canonicalize_name(TARGET), wheel.filename))

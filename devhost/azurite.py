@@ -21,7 +21,9 @@ AZURITE_BLOB = ROOT / "node_modules" / "azurite" / "dist" / "src" / "blob" / "ma
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's fixed, publicly documented development key: not a secret.
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 API_VERSION = "2026-06-06"
 """Newest Blob REST version Azurite 3.37 knows; the SDK's default is newer, so clients pin it."""
 
@@ -136,9 +138,7 @@ def start_azurite(
     deadline = time.monotonic() + ready_timeout
     while not port_in_use(port, host):
         if process.poll() is not None:
-            raise AzuriteError(
-                f"Azurite exited with code {process.returncode}; see {log_path}"
-            )
+            raise AzuriteError(f"Azurite exited with code {process.returncode}; see {log_path}")
         if time.monotonic() > deadline:
             azurite.stop()
             raise AzuriteError(f"Azurite did not listen on {host}:{port} within {ready_timeout}s")

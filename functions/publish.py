@@ -8,7 +8,7 @@ from shared.core import layout
 from shared.services.app import get_services
 from shared.settings import STORAGE_CONNECTION
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated
 
 
 def upload_name(blob_path: str | None) -> str:

@@ -124,10 +124,8 @@ class BlobStore:
         Content-Encoding, so clients receive exactly the bytes that were hashed.
         """
         client = self.service.get_blob_client(container, name)
-        conditions: dict[str, Any] = {}
-        if create_only:
-            conditions = {"etag": "*", "match_condition": MatchConditions.IfMissing}
-        elif if_match is not None:
+        conditions: dict[str, Any] = {}  # create_only: overwrite=False sends If-None-Match: *
+        if if_match is not None and not create_only:
             conditions = {"etag": if_match, "match_condition": MatchConditions.IfNotModified}
         try:
             result = client.upload_blob(

@@ -102,12 +102,12 @@ class Publisher:
                 spool.seek(0)
                 info = inspect_wheel(name, spool, limits=self.limits)  # type: ignore[arg-type]
                 spool.seek(0)
-                status = self._publish(name, info, spool, sha256, size)  # type: ignore[arg-type]
+                status = self._publish(name, info, spool, sha256, size)
                 result = PublishResult(
                     name, status, sha256, size, project=info.project, version=info.version
                 )
             except Rejection as rejection:
-                quarantined = self._quarantine(name, rejection, sha256, size, spool)  # type: ignore[arg-type]
+                quarantined = self._quarantine(name, rejection, sha256, size, spool)
                 result = PublishResult(
                     name,
                     "rejected",

@@ -48,7 +48,8 @@ def test_yank_and_unyank_a_file_and_a_release(storage_env: BlobStore) -> None:
 
     assert sorted(admin.yank("yanky", version="1.0")) == sorted([a.filename, b.filename])
     files = files_by_name(store, "yanky")
-    assert files[a.filename]["yanked"] is True and files[b.filename]["yanked"] is True
+    assert files[a.filename]["yanked"] is True
+    assert files[b.filename]["yanked"] is True
 
     admin.unyank("yanky", version="1.0")
     admin.unyank("yanky", filename=c.filename)

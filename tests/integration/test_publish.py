@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import azure.functions as func
 import pytest
+from packaging.utils import NormalizedName
 
-from function_app import app
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.errors import RejectCode
 from shared.core.records import FileRecord
 from shared.services.app import get_services
+from shared.services.pages import IndexPages
+from tests.support.functions import blob_event, function, handler
 from tests.support.wheels import BuiltWheel, build_wheel, zip_bytes
 
 pytestmark = pytest.mark.integration
@@ -23,25 +26,10 @@ pytestmark = pytest.mark.integration
 Publish = Callable[..., None]
 
 
-def publish_function() -> func.FunctionBuilder | object:
-    (found,) = [f for f in app.get_functions() if f.get_function_name() == "publish_upload"]
-    return found
-
-
 def deliver(store: BlobStore, name: str, data: bytes) -> None:
     """Drop `data` as uploads/{name}, then deliver the event the way the host does."""
     etag = store.put(layout.UPLOADS, name, data, content_type=layout.BINARY_TYPE)
-    handler = publish_function().get_user_function()  # type: ignore[attr-defined]
-    handler(
-        func.blob.InputStream(
-            data=data,
-            name=f"{layout.UPLOADS}/{name}",
-            length=len(data),
-            uri=f"http://127.0.0.1/devstoreaccount1/uploads/{name}",
-            blob_properties={"ETag": etag, "Length": len(data)},
-            metadata={},
-        )
-    )
+    handler("publish_upload")(blob_event(layout.UPLOADS, name, data, etag))
 
 
 def publish(store: BlobStore, wheel: BuiltWheel) -> None:
@@ -72,17 +60,10 @@ def root_projects(store: BlobStore) -> list[str]:
 
 
 def test_binding_metadata() -> None:
-    bindings = publish_function().get_bindings_dict()["bindings"]  # type: ignore[attr-defined]
-    assert bindings == [
-        {
-            "direction": "IN",
-            "type": "blobTrigger",
-            "name": "upload",
-            "path": "uploads/{name}",
-            "connection": "WHEELVAULT_STORAGE",
-            "source": "EventGrid",
-        }
-    ] or [{k: v for k, v in b.items() if k != "dataType"} for b in bindings] == [
+    """What the host reads when it indexes the app (the function.json it generates)."""
+    function_json = json.loads(function("publish_upload").get_function_json())
+    assert function_json["scriptFile"] == "function_app.py"
+    assert function_json["bindings"] == [
         {
             "direction": "IN",
             "type": "blobTrigger",
@@ -272,22 +253,48 @@ def test_an_upload_replaced_during_publishing_is_not_deleted(storage_env: BlobSt
     assert blob(store, layout.UPLOADS, wheel.filename) == wheel.data
 
 
-def test_concurrent_publishers_lose_nothing(storage_env: BlobStore) -> None:
+def test_concurrent_publishers_lose_nothing(
+    storage_env: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = storage_env
+    # Widen the window between listing the records and writing the page, so that a page write
+    # that is not a true compare-and-swap would lose files here (checked by breaking it once).
+    original = IndexPages.load_records
+
+    def slow_load(self: IndexPages, project: NormalizedName) -> list[FileRecord]:
+        records = original(self, project)
+        time.sleep(random.uniform(0, 0.03))
+        return records
+
+    monkeypatch.setattr(IndexPages, "load_records", slow_load)
     same_project = [build_wheel("crowd", f"1.{i}") for i in range(50)]
     new_projects = [build_wheel(f"solo-{i}", "1.0") for i in range(20)]
-    barrier = threading.Barrier(16)
+    done: set[str] = set()  # filenames whose publish returned
+    violations: list[str] = []
+    finished = threading.Event()
 
     def run(wheel: BuiltWheel) -> None:
-        try:
-            barrier.wait(timeout=5)
-        except threading.BrokenBarrierError:
-            pass
         publish(store, wheel)
+        done.add(wheel.filename)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(run, same_project + new_projects))
+    def watch() -> None:
+        """Once a publish has returned, its file must stay on the page from then on."""
+        while not finished.is_set():
+            expected = {f for f in done if f.startswith("crowd-")}
+            if store.info(layout.INDEX, layout.project_json("crowd")) is not None:
+                missing = expected - set(page_files(store, "crowd"))
+                violations.extend(sorted(missing))
 
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(run, same_project + new_projects))
+    finally:
+        finished.set()
+        watcher.join()
+
+    assert violations == []
     assert sorted(page_files(store, "crowd")) == sorted(w.filename for w in same_project)
     assert root_projects(store) == sorted(["crowd", *(f"solo-{i}" for i in range(20))])
     for wheel in new_projects:
@@ -296,3 +303,31 @@ def test_concurrent_publishers_lose_nothing(storage_env: BlobStore) -> None:
         ]
     assert snapshot(store, layout.QUARANTINE) == {}
     assert snapshot(store, layout.UPLOADS) == {}
+
+
+def test_a_page_write_from_a_stale_listing_loses_the_swap(
+    storage_env: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic interleaving: A lists records, B publishes completely, then A writes."""
+    store = storage_env
+    first = build_wheel("race", "1.0")
+    publish(store, first)
+    slow, fast = build_wheel("race", "2.0"), build_wheel("race", "3.0")
+    listed, resume = threading.Event(), threading.Event()
+    original = IndexPages.load_records
+
+    def paused_load(self: IndexPages, project: NormalizedName) -> list[FileRecord]:
+        records = original(self, project)
+        if threading.current_thread().name == "writer-a" and not listed.is_set():
+            listed.set()
+            resume.wait(10)
+        return records
+
+    monkeypatch.setattr(IndexPages, "load_records", paused_load)
+    writer_a = threading.Thread(target=publish, args=(store, slow), name="writer-a")
+    writer_a.start()
+    assert listed.wait(10)
+    publish(store, fast)  # B's whole publish happens while A holds a stale listing
+    resume.set()
+    writer_a.join(10)
+    assert sorted(page_files(store, "race")) == sorted(w.filename for w in (first, slow, fast))

@@ -1,0 +1,97 @@
+"""Settings: both forms of the storage connection, and errors that name the setting only."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import SettingsError, load_settings
+
+ACCOUNT_KEY_LIKE = "AccountKey=c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1uZXZlci1sZWFr"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("WHEELVAULT_"):
+            monkeypatch.delenv(key)
+
+
+def test_connection_string_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHEELVAULT_STORAGE", f"DefaultEndpointsProtocol=https;{ACCOUNT_KEY_LIKE}")
+    settings = load_settings()
+    assert settings.storage_connection_string is not None
+    assert settings.storage_blob_service_uri is None
+    assert settings.max_upload_bytes == 100 * 1024 * 1024
+    assert ACCOUNT_KEY_LIKE not in repr(settings)
+
+
+def test_identity_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHEELVAULT_STORAGE__blobServiceUri", "https://acct.blob.core.windows.net")
+    monkeypatch.setenv("WHEELVAULT_STORAGE__credential", "managedidentity")
+    monkeypatch.setenv("WHEELVAULT_STORAGE__clientId", "00000000-0000-0000-0000-000000000001")
+    settings = load_settings()
+    assert settings.storage_connection_string is None
+    assert settings.storage_blob_service_uri == "https://acct.blob.core.windows.net"
+    assert settings.storage_credential == "managedidentity"
+    assert settings.storage_client_id == "00000000-0000-0000-0000-000000000001"
+
+
+def test_missing_connection_names_both_settings() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "WHEELVAULT_STORAGE" in str(caught.value)
+    assert "WHEELVAULT_STORAGE__blobServiceUri" in str(caught.value)
+
+
+def test_invalid_value_names_the_setting_but_not_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHEELVAULT_STORAGE", ACCOUNT_KEY_LIKE)
+    monkeypatch.setenv("WHEELVAULT_MAX_UPLOAD_BYTES", "lots")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "WHEELVAULT_MAX_UPLOAD_BYTES" in message
+    assert ACCOUNT_KEY_LIKE not in message
+    assert "lots" not in message
+
+
+def test_both_forms_at_once_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHEELVAULT_STORAGE", ACCOUNT_KEY_LIKE)
+    monkeypatch.setenv("WHEELVAULT_STORAGE__blobServiceUri", "https://acct.blob.core.windows.net")
+    with pytest.raises(SettingsError, match="only one"):
+        load_settings()
+
+
+def test_bad_credential_kind_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHEELVAULT_STORAGE__blobServiceUri", "https://acct.blob.core.windows.net")
+    monkeypatch.setenv("WHEELVAULT_STORAGE__credential", "password")
+    with pytest.raises(SettingsError, match="WHEELVAULT_STORAGE__credential"):
+        load_settings()
+
+
+def test_identity_form_builds_a_token_credential_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    from shared.adapters.blobstore import blob_service_from_settings
+
+    monkeypatch.setenv("WHEELVAULT_STORAGE__blobServiceUri", "https://acct.blob.core.windows.net")
+    monkeypatch.setenv("WHEELVAULT_STORAGE__credential", "managedidentity")
+    monkeypatch.setenv("WHEELVAULT_STORAGE__clientId", "00000000-0000-0000-0000-000000000001")
+    client = blob_service_from_settings(load_settings())
+    assert client.url.startswith("https://acct.blob.core.windows.net")
+    assert isinstance(client.credential, ManagedIdentityCredential)
+
+
+def test_local_settings_sample_sets_every_local_setting() -> None:
+    """Every setting the code reads is in local.settings.sample.json (identity-only ones aside)."""
+    import json
+    from pathlib import Path
+
+    from shared.settings import STORAGE_CONNECTION, Settings
+
+    sample = json.loads((Path(__file__).parents[2] / "local.settings.sample.json").read_text())
+    names = {f.alias for f in Settings.model_fields.values() if f.alias}
+    identity_only = {n for n in names if n.startswith(f"{STORAGE_CONNECTION}__")}
+    assert identity_only  # the rule below must not pass vacuously
+    assert sorted(names - identity_only - set(sample["Values"])) == []
