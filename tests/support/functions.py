@@ -15,7 +15,6 @@ import azure.functions as func
 
 from function_app import app
 
-
 _lock = threading.Lock()
 
 
