@@ -49,6 +49,37 @@ class Settings(BaseSettings):
         default=100 * MB, alias="WHEELVAULT_MAX_UPLOAD_BYTES", gt=0, le=10 * 1024 * MB
     )
 
+    vault_url: str | None = Field(
+        default=None,
+        alias="WHEELVAULT_VAULT_URL",
+        description="Key Vault URL holding the access tokens, e.g. https://NAME.vault.azure.net",
+    )
+    vault_credential: Literal["default", "managedidentity", "local"] = Field(
+        default="default",
+        alias="WHEELVAULT_VAULT_CREDENTIAL",
+        description="managedidentity in Azure; local for the devhost stand-in; default tries "
+        "DefaultAzureCredential (az login, environment, managed identity)",
+    )
+    vault_client_id: str | None = Field(default=None, alias="WHEELVAULT_VAULT_CLIENT_ID")
+    vault_ca_bundle: str | None = Field(
+        default=None,
+        alias="WHEELVAULT_VAULT_CA_BUNDLE",
+        description="CA certificate to trust for the vault (the local stand-in's own CA)",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:7071",
+        alias="WHEELVAULT_PUBLIC_URL",
+        description="Base URL consumers reach the index at; used in the companion index URL",
+    )
+    token_cache_seconds: float = Field(
+        default=60.0, alias="WHEELVAULT_TOKEN_CACHE_SECONDS", ge=0, le=3600
+    )
+    rotation_schedule: str = Field(
+        default="0 0 * * * *",
+        alias="WHEELVAULT_ROTATION_SCHEDULE",
+        description="NCRONTAB schedule of the rotation timer (read by the host via %...%)",
+    )
+
     @model_validator(mode="after")
     def _one_storage_connection(self) -> Settings:
         if not self.storage_connection_string and not self.storage_blob_service_uri:
@@ -60,10 +91,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"set only one of {STORAGE_CONNECTION} and {STORAGE_CONNECTION}__blobServiceUri"
             )
-        if self.storage_blob_service_uri and not self.storage_blob_service_uri.startswith(
-            ("https://", "http://")
+        for name, url in (
+            (f"{STORAGE_CONNECTION}__blobServiceUri", self.storage_blob_service_uri),
+            ("WHEELVAULT_VAULT_URL", self.vault_url),
+            ("WHEELVAULT_PUBLIC_URL", self.public_url),
         ):
-            raise ValueError(f"{STORAGE_CONNECTION}__blobServiceUri must be an http(s) URL")
+            if url and not url.startswith(("https://", "http://")):
+                raise ValueError(f"{name} must be an http(s) URL")
+        if len(self.rotation_schedule.split()) != 6:
+            raise ValueError("WHEELVAULT_ROTATION_SCHEDULE must be a six-field NCRONTAB schedule")
         return self
 
 

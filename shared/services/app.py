@@ -6,8 +6,9 @@ connection pools) are built once and reused. Nothing here runs at import time.
 
 from __future__ import annotations
 
-import functools
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
 from shared.services.manage import IndexAdmin
@@ -25,8 +26,8 @@ class Services:
     admin: IndexAdmin
 
 
-def build_services(settings: Settings) -> Services:
-    store = BlobStore(blob_service_from_settings(settings))
+def build_services(settings: Settings, **client_options: Any) -> Services:
+    store = BlobStore(blob_service_from_settings(settings, **client_options))
     pages = IndexPages(store)
     return Services(
         settings=settings,
@@ -37,12 +38,27 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-@functools.cache
+_lock = threading.Lock()
+_services: Services | None = None
+
+
 def get_services() -> Services:
-    return build_services(get_settings())
+    """The process-wide services, built on first use (inside a handler, never at import)."""
+    global _services
+    with _lock:
+        if _services is None:
+            _services = build_services(get_settings())
+        return _services
+
+
+def install_services(services: Services | None) -> None:
+    """Use these services from now on (a benchmark or host that builds its own clients)."""
+    global _services
+    with _lock:
+        _services = services
 
 
 def reset_services() -> None:
     """Forget the cached services and settings (tests, and the local host on reload)."""
-    get_services.cache_clear()
+    install_services(None)
     reset_settings()

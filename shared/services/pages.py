@@ -8,13 +8,14 @@ That is what keeps concurrent publishers from losing each other's files.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -33,16 +34,13 @@ from shared.core.records import FileRecord
 log = logging.getLogger("wheelvault.pages")
 
 MAX_ATTEMPTS = 200
+A = TypeVar("A")
+B = TypeVar("B")
+PageWrite = tuple[str, bytes, str, StoredBlob | None]  # path, bytes, content type, current
 
 
 class PageConflict(RuntimeError):
     """A page kept changing under us for MAX_ATTEMPTS rounds: raise so the platform retries."""
-
-
-@dataclass(frozen=True)
-class Rendered:
-    html: bytes
-    json: bytes
 
 
 class IndexPages:
@@ -66,27 +64,34 @@ class IndexPages:
             for p in self.store.list_prefixes(layout.INDEX, layout.RECORDS_PREFIX)
         )
 
-    def refresh_project(self, project: NormalizedName, *, includes: str | None = None) -> bool:
+    def refresh_project(
+        self,
+        project: NormalizedName,
+        *,
+        includes: str | None = None,
+        before_first_page: Callable[[], object] | None = None,
+    ) -> bool:
         """Make the project's pages match its records; True if a page was written or deleted.
 
         `includes`: a filename whose record the caller has written. Once a stored page lists
         it, any later write to that page is based on a later listing, so our job is done.
+        `before_first_page`: runs when the project has no page yet, before one is written (the
+        publisher adds the project to the root page there, so a crash cannot skip that step).
         """
         html_path, json_path = layout.project_html(project), layout.project_json(project)
         for attempt in range(MAX_ATTEMPTS):
-            current_json = self.store.get(layout.INDEX, json_path)
-            current_html = self.store.get(layout.INDEX, html_path)
+            current_json, current_html = self._read_pair(json_path, html_path)
             records = self.load_records(project)
             try:
                 if not records:
                     return self._delete_pages((json_path, current_json), (html_path, current_html))
+                if current_json is None and before_first_page is not None:
+                    before_first_page()
                 page = build_project_page(project, records)
-                rendered = Rendered(render_project_html(page), render_project_json(page))
-                wrote_json = self._swap(
-                    json_path, rendered.json, layout.JSON_PAGE_TYPE, current_json
+                return self._write_pair(
+                    (json_path, render_project_json(page), layout.JSON_PAGE_TYPE, current_json),
+                    (html_path, render_project_html(page), layout.HTML_TYPE, current_html),
                 )
-                wrote_html = self._swap(html_path, rendered.html, layout.HTML_TYPE, current_html)
-                return wrote_json or wrote_html
             except (BlobChanged, BlobExists):
                 if includes is not None and self._lists(json_path, includes):
                     return False
@@ -96,20 +101,38 @@ class IndexPages:
     def refresh_root(self) -> bool:
         """Make the root pages list exactly the projects that have records."""
         for attempt in range(MAX_ATTEMPTS):
-            current_json = self.store.get(layout.INDEX, layout.ROOT_JSON)
-            current_html = self.store.get(layout.INDEX, layout.ROOT_HTML)
+            current_json, current_html = self._read_pair(layout.ROOT_JSON, layout.ROOT_HTML)
             page = build_root_page(self.list_projects())
             try:
-                wrote_json = self._swap(
-                    layout.ROOT_JSON, render_root_json(page), layout.JSON_PAGE_TYPE, current_json
+                return self._write_pair(
+                    (layout.ROOT_JSON, render_root_json(page), layout.JSON_PAGE_TYPE, current_json),
+                    (layout.ROOT_HTML, render_root_html(page), layout.HTML_TYPE, current_html),
                 )
-                wrote_html = self._swap(
-                    layout.ROOT_HTML, render_root_html(page), layout.HTML_TYPE, current_html
-                )
-                return wrote_json or wrote_html
             except (BlobChanged, BlobExists):
                 self._backoff(attempt)
         raise PageConflict("root page kept changing; giving up for this attempt")
+
+    def both(self, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+        """Run two independent storage calls at once: each is a network round trip."""
+        pending = self._pool.submit(first)
+        try:
+            other = second()
+        finally:
+            done = pending.result()
+        return done, other
+
+    def _read_pair(self, first: str, second: str) -> tuple[StoredBlob | None, StoredBlob | None]:
+        return self.both(
+            functools.partial(self.store.get, layout.INDEX, first),
+            functools.partial(self.store.get, layout.INDEX, second),
+        )
+
+    def _write_pair(self, first: PageWrite, second: PageWrite) -> bool:
+        """Compare-and-swap both views of a page; True if either changed."""
+        wrote = self.both(
+            functools.partial(self._swap, *first), functools.partial(self._swap, *second)
+        )
+        return wrote[0] or wrote[1]
 
     def reindex(self) -> list[str]:
         """Rebuild every page from the records; returns the projects whose pages changed.

@@ -161,7 +161,6 @@ class Publisher:
                     "files are immutable, publish a new version instead",
                 ) from None
             status = "unchanged"
-        self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
         record = FileRecord(
             project=project,
             name=info.name,
@@ -174,11 +173,15 @@ class Publisher:
             metadata_sha256=info.metadata_sha256,
             source=f"{layout.UPLOADS}/{name}",
         )
+        # Sidecar before record: a page lists a file once its record exists, and everything a
+        # page links to must already be there.
+        self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
         self._create(layout.record_path(project, filename), record.to_json(), layout.JSON_TYPE)
-        # Root before project page: if we crash in between, the retry still sees a new project.
-        if self.store.info(layout.INDEX, layout.project_json(project)) is None:
-            self.pages.refresh_root()
-        self.pages.refresh_project(project, includes=filename)
+        # A new project goes on the root page before its own page exists, so a crash in between
+        # still leaves a retry that sees a new project.
+        self.pages.refresh_project(
+            project, includes=filename, before_first_page=self.pages.refresh_root
+        )
         return status
 
     def _published_sha256(self, info: WheelInfo) -> str:

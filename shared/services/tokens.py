@@ -1,0 +1,412 @@
+"""Access tokens: management (create, list, show, rotate, revoke), the request verifier, and the
+rotation run behind the timer.
+
+Each token is one Key Vault secret (`wvtoken-<name>`); its versions are the token's values over
+time. Every version expires at creation + rotate-after + overlap, and the verifier accepts any
+enabled, unexpired version, so during an overlap the old and the new value both work. A
+companion secret (`wvindexurl-<name>`) holds the full index URL with the newest value, for
+consumers that read their index URL from a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from shared.adapters.secretstore import SecretStore, SecretVersion
+from shared.core.tokens import (
+    TOKEN_SECRET_PREFIX,
+    Policy,
+    Scope,
+    TokenFormatError,
+    VersionState,
+    index_url_secret_name,
+    new_token,
+    plan_rotation,
+    secret_name,
+    token_name,
+    validate_name,
+)
+
+log = logging.getLogger("wheelvault.tokens")
+
+TOKEN_CONTENT_TYPE = "application/vnd.wheelvault.token"  # noqa: S105 - a media type
+INDEX_URL_CONTENT_TYPE = "text/uri-list"
+MIN_REFRESH_SECONDS = 5.0
+"""A token that matches no cached version forces a fresh vault read, at most this often per
+token: a version created elsewhere is picked up at once, and a flood of bad tokens costs the
+vault one read per token name every few seconds, not one per request."""
+
+
+class TokenError(Exception):
+    """A management request that cannot be carried out (unknown token, name taken, ...)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def index_url(public_url: str, name: str, token: str) -> str:
+    """`https://<name>:<token>@<host>/simple/` for the index at `public_url`."""
+    parts = urlsplit(public_url)
+    path = parts.path.rstrip("/") + "/simple/"
+    netloc = f"{quote(name, safe='')}:{quote(token, safe='')}@{parts.netloc}"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def presented_token(authorization: str | None) -> str | None:
+    """The token in an Authorization header: Basic (password, or username if no password,
+    as `https://TOKEN@host/` sends it) or Bearer. None for anything else."""
+    if not authorization:
+        return None
+    kind, _, credential = authorization.strip().partition(" ")
+    credential = credential.strip()
+    if kind.lower() == "bearer":
+        return credential or None
+    if kind.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    user, _, password = decoded.partition(":")
+    return password or user or None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    name: str
+    scope: str
+    rotate_after: str
+    overlap: str
+    description: str
+    current_since: datetime | None
+    current_expires_on: datetime | None
+    usable_versions: int
+    revoked: bool
+
+
+@dataclass
+class RotationReport:
+    rotated: list[str] = field(default_factory=list)
+    index_urls_updated: list[str] = field(default_factory=list)
+    disabled_versions: int = 0
+    revoked_skipped: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+    def as_log(self) -> dict[str, object]:
+        return {
+            "rotated": self.rotated,
+            "index_urls_updated": self.index_urls_updated,
+            "disabled_versions": self.disabled_versions,
+            "revoked_skipped": self.revoked_skipped,
+            "failed": self.failed,
+        }
+
+
+def _states(versions: list[SecretVersion]) -> list[VersionState]:
+    return [VersionState(v.version, v.created_on, v.expires_on, v.enabled) for v in versions]
+
+
+class Tokens:
+    """Token management and rotation over one vault."""
+
+    def __init__(
+        self,
+        store: SecretStore,
+        *,
+        public_url: str,
+        clock: Callable[[], datetime] = utc_now,
+        new_value: Callable[[str], str] = new_token,
+    ) -> None:
+        self.store = store
+        self.public_url = public_url
+        self.clock = clock
+        self.new_value = new_value
+
+    # -- management -------------------------------------------------------------------------
+
+    def create(self, name: str, policy: Policy) -> str:
+        """Create token `name`; returns its value, the only time it is handed out unasked."""
+        validate_name(name)
+        if self.store.versions(secret_name(name)):
+            raise TokenError(f"token {name!r} exists already")
+        value = self._new_version(name, policy)
+        self._sync_index_url(name)
+        log.info("token created", extra={"wheelvault": {"token": name, "scope": policy.scope}})
+        return value
+
+    def list_tokens(self) -> list[TokenInfo]:
+        infos = []
+        for secret in self.store.names(TOKEN_SECRET_PREFIX):
+            if secret.tags.get("wheelvault") != "token":
+                continue
+            name = secret.name[len(TOKEN_SECRET_PREFIX) :]
+            infos.append(self.info(name))
+        return sorted(infos, key=lambda i: i.name)
+
+    def info(self, name: str) -> TokenInfo:
+        versions = self._versions(name)
+        now = self.clock()
+        usable = [v for v in versions if self._usable(v, now)]
+        newest = max(usable, key=lambda v: v.created_on) if usable else versions[-1]
+        policy = Policy.from_tags(dict(newest.tags))
+        return TokenInfo(
+            name=name,
+            scope=policy.scope.value,
+            rotate_after=policy.rotate_after,
+            overlap=policy.overlap,
+            description=policy.description,
+            current_since=newest.created_on if usable else None,
+            current_expires_on=newest.expires_on if usable else None,
+            usable_versions=len(usable),
+            revoked=not any(v.enabled for v in versions),
+        )
+
+    def show(self, name: str) -> str:
+        """The newest usable value of token `name`."""
+        versions = self._versions(name)
+        value = self._newest_value(name, versions)
+        if value is None:
+            raise TokenError(f"token {name!r} has no usable version (revoked or expired)")
+        return value
+
+    def rotate(self, name: str) -> str:
+        """Create a new version now (the old ones keep working until they expire)."""
+        versions = self._versions(name)
+        if not any(v.enabled for v in versions):
+            raise TokenError(f"token {name!r} is revoked")
+        policy = Policy.from_tags(dict(max(versions, key=lambda v: v.created_on).tags))
+        value = self._new_version(name, policy)
+        self._sync_index_url(name)
+        log.info("token rotated", extra={"wheelvault": {"token": name}})
+        return value
+
+    def revoke(self, name: str) -> int:
+        """Disable every version of the token and of its index-URL secret; returns how many."""
+        versions = self._versions(name)
+        disabled = 0
+        for secret, items in (
+            (secret_name(name), versions),
+            (index_url_secret_name(name), self.store.versions(index_url_secret_name(name))),
+        ):
+            for version in items:
+                if version.enabled:
+                    self.store.set_enabled(secret, version.version, False)
+                    disabled += 1
+        log.info("token revoked", extra={"wheelvault": {"token": name, "disabled": disabled}})
+        return disabled
+
+    # -- rotation (the timer) ---------------------------------------------------------------
+
+    def rotate_due(self) -> RotationReport:
+        """One rotation run over every token. Idempotent; one token's failure stops no other."""
+        report = RotationReport()
+        for secret in self.store.names(TOKEN_SECRET_PREFIX):
+            if secret.tags.get("wheelvault") != "token":
+                continue
+            name = secret.name[len(TOKEN_SECRET_PREFIX) :]
+            try:
+                self._rotate_one(name, report)
+            except Exception as error:
+                report.failed.append({"token": name, "error": type(error).__name__})
+        level = logging.WARNING if report.failed else logging.INFO
+        log.log(level, "rotation run", extra={"wheelvault": report.as_log()})
+        return report
+
+    def _rotate_one(self, name: str, report: RotationReport) -> None:
+        versions = self.store.versions(secret_name(name))
+        now = self.clock()
+        newest = max(versions, key=lambda v: v.created_on)
+        plan = plan_rotation(_states(versions), Policy.from_tags(dict(newest.tags)), now)
+        if plan.revoked:
+            report.revoked_skipped.append(name)
+            return
+        # Order matters for crash safety: new version, then the index URL, then disabling.
+        if plan.create_version:
+            self._new_version(name, Policy.from_tags(dict(newest.tags)))
+            report.rotated.append(name)
+        if self._sync_index_url(name):
+            report.index_urls_updated.append(name)
+        for expired in plan.disable:
+            self.store.set_enabled(secret_name(name), expired, False)
+            report.disabled_versions += 1
+        for version in self.store.versions(index_url_secret_name(name)):
+            if version.enabled and version.expires_on is not None and version.expires_on <= now:
+                self.store.set_enabled(index_url_secret_name(name), version.version, False)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _versions(self, name: str) -> list[SecretVersion]:
+        versions = self.store.versions(secret_name(name))
+        if not versions:
+            raise TokenError(f"no token named {name!r}")
+        return versions
+
+    def _usable(self, version: SecretVersion, now: datetime) -> bool:
+        return version.enabled and (version.expires_on is None or now < version.expires_on)
+
+    def _newest_value(self, name: str, versions: list[SecretVersion]) -> str | None:
+        now = self.clock()
+        for version in sorted(versions, key=lambda v: v.created_on, reverse=True):
+            if self._usable(version, now):
+                value = self.store.value(secret_name(name), version.version)
+                if value is not None:
+                    return value
+        return None
+
+    def _new_version(self, name: str, policy: Policy) -> str:
+        value = self.new_value(name)
+        self.store.set(
+            secret_name(name),
+            value,
+            tags=policy.to_tags(),
+            content_type=TOKEN_CONTENT_TYPE,
+            expires_on=policy.expires_on(self.clock()),
+        )
+        return value
+
+    def _sync_index_url(self, name: str) -> bool:
+        """Make the companion secret hold the index URL with the newest value; True if written."""
+        versions = self.store.versions(secret_name(name))
+        now = self.clock()
+        usable = [v for v in versions if self._usable(v, now)]
+        if not usable:
+            return False
+        newest = max(usable, key=lambda v: v.created_on)
+        value = self.store.value(secret_name(name), newest.version)
+        if value is None:
+            return False
+        wanted = index_url(self.public_url, name, value)
+        companion = index_url_secret_name(name)
+        current = [v for v in self.store.versions(companion) if v.enabled]
+        if current:
+            latest = max(current, key=lambda v: v.created_on)
+            if self.store.value(companion, latest.version) == wanted:
+                return False
+        self.store.set(
+            companion,
+            wanted,
+            tags={"wheelvault": "index-url", "token": name},
+            content_type=INDEX_URL_CONTENT_TYPE,
+            expires_on=newest.expires_on,
+        )
+        return True
+
+
+@dataclass(frozen=True)
+class _Known:
+    digest: bytes
+    scope: Scope
+    expires_on: datetime | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    fetched_at: float
+    versions: tuple[_Known, ...]
+
+
+class TokenVerifier:
+    """Checks the credential of an HTTP request against the vault, with a short cache.
+
+    Only sha256 digests of token values are kept in memory, and they are compared in constant
+    time. Unknown, malformed, disabled, expired and wrong-scope tokens are all refused the same
+    way: `verify` returns None and says nothing about why.
+    """
+
+    def __init__(
+        self,
+        store: SecretStore,
+        *,
+        cache_seconds: float = 60.0,
+        clock: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self.monotonic = monotonic
+        self._cache: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
+
+    def verify(self, authorization: str | None, scope: Scope) -> str | None:
+        """The token's name if the request may act with `scope`, else None."""
+        value = presented_token(authorization)
+        if value is None:
+            return None
+        try:
+            name = token_name(value)
+        except TokenFormatError:
+            return None
+        digest = hashlib.sha256(value.encode()).digest()
+        entry = self._entry(name, max_age=self.cache_seconds)
+        granted = self._match(entry, digest)
+        if granted is None and self.monotonic() - entry.fetched_at >= MIN_REFRESH_SECONDS:
+            granted = self._match(self._entry(name, max_age=0.0), digest)
+        return name if granted is not None and granted.allows(scope) else None
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop cached versions (all, or one token's): after a revoke in this process."""
+        with self._lock:
+            if name is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(name, None)
+
+    def _match(self, entry: _Entry, digest: bytes) -> Scope | None:
+        now = self.clock()
+        granted = None
+        for known in entry.versions:
+            if hmac.compare_digest(known.digest, digest) and (
+                known.expires_on is None or now < known.expires_on
+            ):
+                granted = known.scope
+        return granted
+
+    def _entry(self, name: str, *, max_age: float) -> _Entry:
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached is not None and self.monotonic() - cached.fetched_at < max_age:
+                return cached
+            gate = self._fetching.setdefault(name, threading.Lock())
+        with gate:  # one vault read per token for a burst of concurrent requests
+            with self._lock:
+                cached = self._cache.get(name)
+                if cached is not None and self.monotonic() - cached.fetched_at < max(max_age, 0.5):
+                    return cached
+            entry = _Entry(self.monotonic(), self._fetch(name))
+            with self._lock:
+                self._cache[name] = entry
+            return entry
+
+    def _fetch(self, name: str) -> tuple[_Known, ...]:
+        now = self.clock()
+        known = []
+        for version in self.store.versions(secret_name(name)):
+            if not version.enabled or (
+                version.expires_on is not None and version.expires_on <= now
+            ):
+                continue
+            if version.tags.get("wheelvault") != "token":
+                continue
+            try:
+                scope = Scope(version.tags.get("scope", ""))
+            except ValueError:
+                continue
+            value = self.store.value(secret_name(name), version.version)
+            if value is not None:
+                known.append(
+                    _Known(hashlib.sha256(value.encode()).digest(), scope, version.expires_on)
+                )
+        return tuple(known)
