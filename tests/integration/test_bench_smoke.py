@@ -1,4 +1,4 @@
-"""The publish benchmark still runs and writes its figures (tiny sizes: a smoke test, not timing)."""
+"""The publish benchmark still runs and writes its figures (tiny sizes: a smoke test only)."""
 
 from __future__ import annotations
 
