@@ -1,3 +1,3 @@
 """Shared pytest configuration: service fixtures live in tests/fixtures/."""
 
-pytest_plugins = ["tests.fixtures.azurite"]
+pytest_plugins = ["tests.fixtures.azurite", "tests.fixtures.vault"]

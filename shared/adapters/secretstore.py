@@ -87,7 +87,8 @@ class SecretStore:
                 yield _version(props)
 
     def versions(self, name: str) -> list[SecretVersion]:
-        """Every version of `name`, oldest first; [] if there is no such secret."""
+        """Every version of `name` ([] if there is no such secret), ordered by creation time —
+        which Key Vault keeps in whole seconds, so callers that need a strict order keep one."""
         try:
             found = [_version(p) for p in self.client.list_properties_of_secret_versions(name)]
         except ResourceNotFoundError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -162,9 +163,26 @@ class VersionState:
     created_on: datetime
     expires_on: datetime | None
     enabled: bool
+    generation: int = 0
+
+    @property
+    def order(self) -> tuple[int, datetime]:
+        return (self.generation, self.created_on)
 
     def usable(self, now: datetime) -> bool:
         return self.enabled and (self.expires_on is None or now < self.expires_on)
+
+
+def generation(tags: Mapping[str, str] | None) -> int:
+    """A version's place in its token's history (tag `generation`).
+
+    Key Vault stamps versions with whole seconds, so two versions made within one second (a
+    create followed at once by a rotate) cannot be ordered by their creation time.
+    """
+    try:
+        return int((tags or {}).get("generation", "0"))
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -177,7 +195,8 @@ class RotationPlan:
 def plan_rotation(versions: list[VersionState], policy: Policy, now: datetime) -> RotationPlan:
     """Decide one token's rotation step.
 
-    A new version is due when the newest enabled version is older than rotate-after, or when no
+    A new version is due when the newest enabled version is older than rotate-after (it has
+    entered its overlap window), or when no
     enabled version is usable any more (rotation was down for longer than the overlap). Versions
     whose expiry has passed are disabled. A token whose versions are all disabled was revoked:
     rotation leaves it alone rather than bring it back.
@@ -185,8 +204,13 @@ def plan_rotation(versions: list[VersionState], policy: Policy, now: datetime) -
     enabled = [v for v in versions if v.enabled]
     if not enabled:
         return RotationPlan(create_version=False, disable=(), revoked=True)
-    newest = max(enabled, key=lambda v: v.created_on)
-    due = now - newest.created_on >= parse_duration(policy.rotate_after)
+    newest = max(enabled, key=lambda v: v.order)
+    # Due once the newest version enters its overlap. Reckoned from the expiry we set (by our
+    # clock) rather than the vault's creation stamp, so an injected clock moves both alike.
+    if newest.expires_on is not None:
+        due = now >= newest.expires_on - parse_duration(policy.overlap)
+    else:
+        due = now - newest.created_on >= parse_duration(policy.rotate_after)
     expired = tuple(
         sorted(v.version for v in enabled if v.expires_on is not None and v.expires_on <= now)
     )

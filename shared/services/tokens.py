@@ -29,6 +29,7 @@ from shared.core.tokens import (
     Scope,
     TokenFormatError,
     VersionState,
+    generation,
     index_url_secret_name,
     new_token,
     plan_rotation,
@@ -114,7 +115,14 @@ class RotationReport:
 
 
 def _states(versions: list[SecretVersion]) -> list[VersionState]:
-    return [VersionState(v.version, v.created_on, v.expires_on, v.enabled) for v in versions]
+    return [
+        VersionState(v.version, v.created_on, v.expires_on, v.enabled, generation(v.tags))
+        for v in versions
+    ]
+
+
+def _order(version: SecretVersion) -> tuple[int, datetime]:
+    return (generation(version.tags), version.created_on)
 
 
 class Tokens:
@@ -140,7 +148,7 @@ class Tokens:
         validate_name(name)
         if self.store.versions(secret_name(name)):
             raise TokenError(f"token {name!r} exists already")
-        value = self._new_version(name, policy)
+        value = self._new_version(name, policy, [])
         self._sync_index_url(name)
         log.info("token created", extra={"wheelvault": {"token": name, "scope": policy.scope}})
         return value
@@ -158,7 +166,7 @@ class Tokens:
         versions = self._versions(name)
         now = self.clock()
         usable = [v for v in versions if self._usable(v, now)]
-        newest = max(usable, key=lambda v: v.created_on) if usable else versions[-1]
+        newest = max(usable, key=_order) if usable else max(versions, key=_order)
         policy = Policy.from_tags(dict(newest.tags))
         return TokenInfo(
             name=name,
@@ -185,8 +193,8 @@ class Tokens:
         versions = self._versions(name)
         if not any(v.enabled for v in versions):
             raise TokenError(f"token {name!r} is revoked")
-        policy = Policy.from_tags(dict(max(versions, key=lambda v: v.created_on).tags))
-        value = self._new_version(name, policy)
+        policy = Policy.from_tags(dict(max(versions, key=_order).tags))
+        value = self._new_version(name, policy, versions)
         self._sync_index_url(name)
         log.info("token rotated", extra={"wheelvault": {"token": name}})
         return value
@@ -226,21 +234,24 @@ class Tokens:
     def _rotate_one(self, name: str, report: RotationReport) -> None:
         versions = self.store.versions(secret_name(name))
         now = self.clock()
-        newest = max(versions, key=lambda v: v.created_on)
-        plan = plan_rotation(_states(versions), Policy.from_tags(dict(newest.tags)), now)
+        newest = max(versions, key=_order)
+        policy = Policy.from_tags(dict(newest.tags))
+        plan = plan_rotation(_states(versions), policy, now)
         if plan.revoked:
             report.revoked_skipped.append(name)
             return
         # Order matters for crash safety: new version, then the index URL, then disabling.
         if plan.create_version:
-            self._new_version(name, Policy.from_tags(dict(newest.tags)))
+            self._new_version(name, policy, versions)
             report.rotated.append(name)
-        if self._sync_index_url(name):
+            versions = self.store.versions(secret_name(name))
+        companion = self.store.versions(index_url_secret_name(name))
+        if self._sync_index_url(name, versions, companion):
             report.index_urls_updated.append(name)
         for expired in plan.disable:
             self.store.set_enabled(secret_name(name), expired, False)
             report.disabled_versions += 1
-        for version in self.store.versions(index_url_secret_name(name)):
+        for version in companion:
             if version.enabled and version.expires_on is not None and version.expires_on <= now:
                 self.store.set_enabled(index_url_secret_name(name), version.version, False)
 
@@ -257,46 +268,62 @@ class Tokens:
 
     def _newest_value(self, name: str, versions: list[SecretVersion]) -> str | None:
         now = self.clock()
-        for version in sorted(versions, key=lambda v: v.created_on, reverse=True):
+        for version in sorted(versions, key=_order, reverse=True):
             if self._usable(version, now):
                 value = self.store.value(secret_name(name), version.version)
                 if value is not None:
                     return value
         return None
 
-    def _new_version(self, name: str, policy: Policy) -> str:
+    def _new_version(self, name: str, policy: Policy, versions: list[SecretVersion]) -> str:
         value = self.new_value(name)
+        following = max((generation(v.tags) for v in versions), default=0) + 1
         self.store.set(
             secret_name(name),
             value,
-            tags=policy.to_tags(),
+            tags={**policy.to_tags(), "generation": str(following)},
             content_type=TOKEN_CONTENT_TYPE,
             expires_on=policy.expires_on(self.clock()),
         )
         return value
 
-    def _sync_index_url(self, name: str) -> bool:
-        """Make the companion secret hold the index URL with the newest value; True if written."""
-        versions = self.store.versions(secret_name(name))
+    def _sync_index_url(
+        self,
+        name: str,
+        versions: list[SecretVersion] | None = None,
+        companion: list[SecretVersion] | None = None,
+    ) -> bool:
+        """Make the companion secret hold the index URL with the newest value; True if written.
+
+        The companion's tags name the token version and public URL its value was made from, so
+        a run with nothing to do reads no secret values at all.
+        """
+        if versions is None:
+            versions = self.store.versions(secret_name(name))
         now = self.clock()
         usable = [v for v in versions if self._usable(v, now)]
         if not usable:
             return False
-        newest = max(usable, key=lambda v: v.created_on)
+        newest = max(usable, key=_order)
+        if companion is None:
+            companion = self.store.versions(index_url_secret_name(name))
+        wanted_tags = {
+            "wheelvault": "index-url",
+            "token": name,
+            "token-version": newest.version,
+            "generation": str(generation(newest.tags)),
+            "public-url": self.public_url,
+        }
+        current = [v for v in companion if v.enabled]
+        if current and dict(max(current, key=_order).tags) == wanted_tags:
+            return False
         value = self.store.value(secret_name(name), newest.version)
         if value is None:
             return False
-        wanted = index_url(self.public_url, name, value)
-        companion = index_url_secret_name(name)
-        current = [v for v in self.store.versions(companion) if v.enabled]
-        if current:
-            latest = max(current, key=lambda v: v.created_on)
-            if self.store.value(companion, latest.version) == wanted:
-                return False
         self.store.set(
-            companion,
-            wanted,
-            tags={"wheelvault": "index-url", "token": name},
+            index_url_secret_name(name),
+            index_url(self.public_url, name, value),
+            tags=wanted_tags,
             content_type=INDEX_URL_CONTENT_TYPE,
             expires_on=newest.expires_on,
         )
