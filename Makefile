@@ -17,10 +17,11 @@ help:
 	@echo "make test   install what is needed and run every check (lint, types, tests)"
 	@echo "make bench  run the benchmarks; figures go to bench/results/"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -108,7 +108,8 @@ def _alias_of(field: str) -> str:
     return info.alias if info is not None and info.alias else field
 
 
-def _describe(error: ValidationError) -> str:
+def describe(error: ValidationError) -> str:
+    """One line naming each bad setting and what is wrong, never a value."""
     problems = []
     for item in error.errors(include_input=False, include_url=False):
         loc = item.get("loc") or ()
@@ -124,7 +125,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise SettingsError(_describe(error)) from None
+        raise SettingsError(describe(error)) from None
 
 
 @functools.cache

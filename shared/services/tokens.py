@@ -188,6 +188,17 @@ class Tokens:
             raise TokenError(f"token {name!r} has no usable version (revoked or expired)")
         return value
 
+    def index_url_of(self, name: str) -> str:
+        """The ready-made index URL consumers read from the companion secret (kept current)."""
+        versions = self._versions(name)
+        self._sync_index_url(name, versions)
+        enabled = [v for v in self.store.versions(index_url_secret_name(name)) if v.enabled]
+        for version in sorted(enabled, key=_order, reverse=True):
+            value = self.store.value(index_url_secret_name(name), version.version)
+            if value is not None:
+                return value
+        raise TokenError(f"token {name!r} has no usable version (revoked or expired)")
+
     def rotate(self, name: str) -> str:
         """Create a new version now (the old ones keep working until they expire)."""
         versions = self._versions(name)
