@@ -80,6 +80,21 @@ class Settings(BaseSettings):
         description="NCRONTAB schedule of the rotation timer (read by the host via %...%)",
     )
 
+    sas_expiry_seconds: int = Field(
+        default=600,
+        alias="WHEELVAULT_SAS_EXPIRY_SECONDS",
+        ge=30,
+        le=3600,
+        description="Lifetime of a download or upload SAS; capped at one hour",
+    )
+    page_cache_seconds: int = Field(
+        default=60,
+        alias="WHEELVAULT_PAGE_CACHE_SECONDS",
+        ge=0,
+        le=86400,
+        description="Cache-Control: private, max-age for index pages",
+    )
+
     @model_validator(mode="after")
     def _one_storage_connection(self) -> Settings:
         if not self.storage_connection_string and not self.storage_blob_service_uri:

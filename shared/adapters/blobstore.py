@@ -25,6 +25,7 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings
 from urllib3.util.retry import Retry
 
+from shared.core import layout
 from shared.settings import Settings
 
 
@@ -105,6 +106,12 @@ class BlobStore:
 
     def __init__(self, service: BlobServiceClient) -> None:
         self.service = service
+
+    def ping(self) -> None:
+        """One quick call, no retries: proves storage answers and the index is readable."""
+        self.service.get_container_client(layout.INDEX).get_container_properties(
+            retry_total=0, timeout=5
+        )
 
     def ensure_containers(self, names: tuple[str, ...]) -> None:
         for name in names:

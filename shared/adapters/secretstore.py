@@ -126,4 +126,5 @@ class SecretStore:
 
     def ping(self) -> None:
         """One cheap call that proves the vault answers and we may list (for /health)."""
-        next(iter(self.client.list_properties_of_secrets(max_page_size=1)), None)
+        pages = self.client.list_properties_of_secrets(max_page_size=1, retry_total=0).by_page()
+        next(pages, None)

@@ -7,10 +7,13 @@ connection pools) are built once and reused. Nothing here runs at import time.
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
+from shared.adapters.sas import SasSigner
 from shared.adapters.secretstore import SecretStore, secret_client_from_settings
+from shared.services.frontdoor import FrontDoor
 from shared.services.manage import IndexAdmin
 from shared.services.pages import IndexPages
 from shared.services.publish import Publisher
@@ -28,6 +31,14 @@ class Services:
         self.pages = IndexPages(store)
         self.publisher = Publisher(store, self.pages, max_upload_bytes=settings.max_upload_bytes)
         self.admin = IndexAdmin(store, self.pages)
+        self.signer = SasSigner(store.service)
+        self.front_door = FrontDoor(
+            store,
+            self.signer,
+            lambda: self.verifier,
+            sas_lifetime=timedelta(seconds=settings.sas_expiry_seconds),
+            page_cache_seconds=settings.page_cache_seconds,
+        )
         self._secret_client_options = secret_client_options
         self._vault_lock = threading.Lock()
         self._tokens: Tokens | None = None
@@ -38,6 +49,12 @@ class Services:
         self._build_vault_pieces()
         assert self._tokens is not None
         return self._tokens
+
+    @property
+    def secrets(self) -> SecretStore:
+        self._build_vault_pieces()
+        assert self._tokens is not None
+        return self._tokens.store
 
     @property
     def verifier(self) -> TokenVerifier:

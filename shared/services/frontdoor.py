@@ -1,0 +1,318 @@
+"""The front door: what pip, uv and poetry talk to.
+
+Pages are served as stored (rendered at publish time), negotiated per PEP 691, with ETags and
+private caching. Files are never proxied: each download is a 302 to a short-lived, read-only SAS
+for exactly that blob, on another host, so clients drop their Basic credentials there. Every
+answer is a `Reply`; every refusal an `HttpProblem` with a status, a stable code and a message
+that never echoes a token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from shared.adapters.blobstore import BlobStore
+from shared.adapters.sas import SasSigner
+from shared.core import layout
+from shared.core.errors import Rejection
+from shared.core.negotiate import Representation, negotiate
+from shared.core.pages import build_root_page, render_root_html, render_root_json
+from shared.core.tokens import Scope
+from shared.core.wheel import check_upload_name
+from shared.services.tokens import TokenVerifier
+
+PROJECT_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
+FILE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$")
+MAX_JSON_BODY = 64 * 1024
+REALM = 'Basic realm="wheelvault"'
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class HttpProblem(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def reply(self) -> Reply:
+        body = json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+        return Reply(self.status, body + b"\n", "application/json", self.headers)
+
+
+def json_reply(data: Any, status: int = 200, **headers: str) -> Reply:
+    body = json.dumps(data, indent=2).encode() + b"\n"
+    return Reply(status, body, "application/json", {"Cache-Control": "no-store", **headers})
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    wanted = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+def _quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+class FrontDoor:
+    def __init__(
+        self,
+        store: BlobStore,
+        signer: SasSigner,
+        verifier: Callable[[], TokenVerifier],
+        *,
+        sas_lifetime: timedelta,
+        page_cache_seconds: int,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self._verifier = verifier
+        self.sas_lifetime = sas_lifetime
+        self.page_cache_seconds = page_cache_seconds
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def authorize(self, authorization: str | None, scope: Scope) -> str:
+        """The token's name, or 401: unknown, malformed, expired and wrong-scope look alike."""
+        name = self._verifier().verify(authorization, scope)
+        if name is None:
+            message = (
+                "a valid token is required: send it as the password of HTTP Basic auth"
+                if scope is Scope.READ
+                else "a valid token with publish scope is required"
+            )
+            raise HttpProblem(401, "unauthorized", message, {"WWW-Authenticate": REALM})
+        return name
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def page(
+        self,
+        project: str | None,
+        *,
+        accept: str | None,
+        if_none_match: str | None,
+        request_url: str,
+    ) -> Reply:
+        representation = negotiate(accept)
+        if representation is None:
+            raise HttpProblem(
+                406,
+                "not-acceptable",
+                "this index serves application/vnd.pypi.simple.v1+json, "
+                "application/vnd.pypi.simple.v1+html and text/html",
+            )
+        if project is None:
+            return self._root(representation, if_none_match)
+        name = self._project(project)
+        if name != project:
+            return self._moved(request_url, name)
+        path = layout.project_json(name) if representation.is_json else layout.project_html(name)
+        stored = self.store.get(layout.INDEX, path)
+        if stored is None:
+            raise HttpProblem(404, "not-found", f"no project named {name!r} in this index")
+        return self._page_reply(representation, stored.data, stored.etag, if_none_match)
+
+    def _root(self, representation: Representation, if_none_match: str | None) -> Reply:
+        path = layout.ROOT_JSON if representation.is_json else layout.ROOT_HTML
+        stored = self.store.get(layout.INDEX, path)
+        if stored is None:  # nothing published yet: an empty index, not an error
+            empty = build_root_page([])
+            data = render_root_json(empty) if representation.is_json else render_root_html(empty)
+            return self._page_reply(representation, data, '"empty"', if_none_match)
+        return self._page_reply(representation, stored.data, stored.etag, if_none_match)
+
+    def _page_reply(
+        self, representation: Representation, data: bytes, etag: str, if_none_match: str | None
+    ) -> Reply:
+        content_type = representation.media_type
+        if not representation.is_json:
+            content_type += "; charset=utf-8"
+        headers = {
+            "ETag": _quoted(etag),
+            "Vary": "Accept",
+            "Cache-Control": f"private, max-age={self.page_cache_seconds}",
+        }
+        if _etag_matches(if_none_match, _quoted(etag)):
+            return Reply(304, b"", None, headers)
+        return Reply(200, data, content_type, headers)
+
+    def _moved(self, request_url: str, name: str) -> Reply:
+        path = urlsplit(request_url).path
+        base = (
+            path[: path.rfind("/simple/") + len("/simple/")] if "/simple/" in path else "/simple/"
+        )
+        return Reply(301, b"", None, {"Location": f"{base}{name}/", "Cache-Control": "no-store"})
+
+    # -- files ------------------------------------------------------------------------------
+
+    def file(self, project: str, filename: str) -> Reply:
+        name = self._project(project)
+        if not FILE_SEGMENT.match(filename) or ".." in filename:
+            raise HttpProblem(400, "bad-filename", "not a valid distribution filename")
+        path = layout.file_path(name, filename)  # `….metadata` sidecars live beside their file
+        if self.store.info(layout.INDEX, path) is None:
+            raise HttpProblem(404, "not-found", f"no file {filename!r} in project {name!r}")
+        signed = self.signer.read_url(layout.INDEX, path, self.sas_lifetime)
+        return Reply(302, b"", None, {"Location": signed.url, "Cache-Control": "no-store"})
+
+    # -- SAS on request ---------------------------------------------------------------------
+
+    def install_sas(self, body: bytes) -> Reply:
+        request = _json_object(body)
+        if "requirement" in request:
+            project, version, files = self._resolve(_string(request, "requirement"))
+        elif "project" in request and "filename" in request:
+            project, version, files = self._one_file(
+                _string(request, "project"), _string(request, "filename")
+            )
+        else:
+            raise HttpProblem(
+                400,
+                "bad-request",
+                'send {"requirement": "name==1.0"} or {"project": "...", "filename": "..."}',
+            )
+        signed = []
+        for entry in files:
+            path = layout.file_path(project, entry["filename"])
+            url = self.signer.read_url(layout.INDEX, path, self.sas_lifetime)
+            signed.append(
+                {
+                    "filename": entry["filename"],
+                    "url": url.url,
+                    "sha256": entry["hashes"]["sha256"],
+                    "size": entry.get("size"),
+                    "expires_on": url.expires_on.isoformat().replace("+00:00", "Z"),
+                }
+            )
+        return json_reply({"project": project, "version": version, "files": signed})
+
+    def upload_sas(self, body: bytes) -> Reply:
+        filename = _string(_json_object(body), "filename")
+        try:
+            wheel = check_upload_name(filename)
+        except Rejection as rejection:
+            raise HttpProblem(400, rejection.code.value, rejection.message) from None
+        if self.store.info(layout.INDEX, layout.tombstone_path(filename)) is not None:
+            raise HttpProblem(409, "filename-tombstoned", f"{filename} was deleted for good")
+        if self.store.info(layout.INDEX, layout.file_path(wheel.project, filename)) is not None:
+            raise HttpProblem(409, "file-exists", f"{filename} is already published")
+        signed = self.signer.create_url(layout.UPLOADS, filename, self.sas_lifetime)
+        return json_reply(
+            {
+                "filename": filename,
+                "url": signed.url,
+                "method": "PUT",
+                "headers": {"x-ms-blob-type": "BlockBlob"},
+                "expires_on": signed.expires_on.isoformat().replace("+00:00", "Z"),
+            }
+        )
+
+    def _resolve(self, text: str) -> tuple[NormalizedName, str, list[dict[str, Any]]]:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as error:
+            raise HttpProblem(
+                400, "bad-requirement", f"not a PEP 508 requirement: {error}"
+            ) from None
+        if requirement.marker is not None or requirement.url is not None:
+            raise HttpProblem(
+                400, "bad-requirement", "environment markers and URLs are not supported here"
+            )
+        project = canonicalize_name(requirement.name)
+        by_version = self._files_by_version(project)
+        pinned = any(
+            s.operator in ("==", "===") and "*" not in s.version for s in requirement.specifier
+        )
+        candidates = {
+            v: [f for f in files if pinned or not f.get("yanked")]
+            for v, files in by_version.items()
+        }
+        allowed = list(requirement.specifier.filter(v for v, f in candidates.items() if f))
+        if not allowed:
+            raise HttpProblem(
+                404,
+                "no-match",
+                f"no non-yanked version of {project!r} matches "
+                f"{str(requirement.specifier) or 'any version'}",
+            )
+        best = max(allowed)
+        return project, str(best), sorted(candidates[best], key=lambda f: str(f["filename"]))
+
+    def _one_file(
+        self, project: str, filename: str
+    ) -> tuple[NormalizedName, str, list[dict[str, Any]]]:
+        name = canonicalize_name(project)
+        for version, files in self._files_by_version(name).items():
+            for entry in files:
+                if entry["filename"] == filename:
+                    return name, str(version), [entry]
+        raise HttpProblem(404, "not-found", f"no file {filename!r} in project {name!r}")
+
+    def _files_by_version(self, project: str) -> dict[Version, list[dict[str, Any]]]:
+        stored = self.store.get(layout.INDEX, layout.project_json(canonicalize_name(project)))
+        if stored is None:
+            raise HttpProblem(404, "not-found", f"no project named {project!r} in this index")
+        grouped: dict[Version, list[dict[str, Any]]] = {}
+        for entry in json.loads(stored.data)["files"]:
+            try:
+                _, version, _, _ = parse_wheel_filename(entry["filename"])
+            except InvalidWheelFilename:
+                continue
+            grouped.setdefault(version, []).append(entry)
+        return grouped
+
+    def _project(self, project: str) -> NormalizedName:
+        if not PROJECT_SEGMENT.match(project):
+            raise HttpProblem(400, "bad-project", "not a valid project name")
+        return canonicalize_name(project)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_JSON_BODY:
+        raise HttpProblem(413, "too-large", f"request bodies are limited to {MAX_JSON_BODY} bytes")
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise HttpProblem(400, "bad-json", "the request body must be a UTF-8 JSON object") from None
+    if not isinstance(value, dict):
+        raise HttpProblem(400, "bad-json", "the request body must be a JSON object")
+    return value
+
+
+def _string(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value or len(value) > 1000:
+        raise HttpProblem(400, "bad-request", f"{key!r} must be a non-empty string")
+    return value
