@@ -50,6 +50,7 @@ run: deps
 
 bench: deps
 	$(PY) -m bench.publish
+	$(PY) -m bench.tokens
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -17,7 +17,8 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -148,8 +149,8 @@ class Tokens:
         validate_name(name)
         if self.store.versions(secret_name(name)):
             raise TokenError(f"token {name!r} exists already")
-        value = self._new_version(name, policy, [])
-        self._sync_index_url(name)
+        value, created = self._new_version(name, policy, [])
+        self._sync_index_url(name, [created], known={created.version: value})
         log.info("token created", extra={"wheelvault": {"token": name, "scope": policy.scope}})
         return value
 
@@ -205,8 +206,8 @@ class Tokens:
         if not any(v.enabled for v in versions):
             raise TokenError(f"token {name!r} is revoked")
         policy = Policy.from_tags(dict(max(versions, key=_order).tags))
-        value = self._new_version(name, policy, versions)
-        self._sync_index_url(name)
+        value, created = self._new_version(name, policy, versions)
+        self._sync_index_url(name, [*versions, created], known={created.version: value})
         log.info("token rotated", extra={"wheelvault": {"token": name}})
         return value
 
@@ -252,12 +253,13 @@ class Tokens:
             report.revoked_skipped.append(name)
             return
         # Order matters for crash safety: new version, then the index URL, then disabling.
+        known: dict[str, str] = {}
         if plan.create_version:
-            self._new_version(name, policy, versions)
+            value, created = self._new_version(name, policy, versions)
+            versions, known = [*versions, created], {created.version: value}
             report.rotated.append(name)
-            versions = self.store.versions(secret_name(name))
         companion = self.store.versions(index_url_secret_name(name))
-        if self._sync_index_url(name, versions, companion):
+        if self._sync_index_url(name, versions, companion, known=known):
             report.index_urls_updated.append(name)
         for expired in plan.disable:
             self.store.set_enabled(secret_name(name), expired, False)
@@ -286,23 +288,27 @@ class Tokens:
                     return value
         return None
 
-    def _new_version(self, name: str, policy: Policy, versions: list[SecretVersion]) -> str:
+    def _new_version(
+        self, name: str, policy: Policy, versions: list[SecretVersion]
+    ) -> tuple[str, SecretVersion]:
         value = self.new_value(name)
         following = max((generation(v.tags) for v in versions), default=0) + 1
-        self.store.set(
+        created = self.store.set(
             secret_name(name),
             value,
             tags={**policy.to_tags(), "generation": str(following)},
             content_type=TOKEN_CONTENT_TYPE,
             expires_on=policy.expires_on(self.clock()),
         )
-        return value
+        return value, created
 
     def _sync_index_url(
         self,
         name: str,
         versions: list[SecretVersion] | None = None,
         companion: list[SecretVersion] | None = None,
+        *,
+        known: Mapping[str, str] | None = None,
     ) -> bool:
         """Make the companion secret hold the index URL with the newest value; True if written.
 
@@ -328,7 +334,9 @@ class Tokens:
         current = [v for v in companion if v.enabled]
         if current and dict(max(current, key=_order).tags) == wanted_tags:
             return False
-        value = self.store.value(secret_name(name), newest.version)
+        value = (known or {}).get(newest.version) or self.store.value(
+            secret_name(name), newest.version
+        )
         if value is None:
             return False
         self.store.set(
@@ -354,13 +362,47 @@ class _Entry:
     versions: tuple[_Known, ...]
 
 
+class _MissBudget:
+    """A token bucket for vault reads of token names not in the cache.
+
+    The checksum in a token is public, so anyone can mint well-formed values for endless made-up
+    names, each costing a vault read. Past this budget such names are refused without one, so a
+    flood cannot exhaust the vault's request quota (and with it the real tokens' refreshes).
+    """
+
+    def __init__(self, rate: float, burst: float, monotonic: Callable[[], float]) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.monotonic = monotonic
+        self.tokens = burst
+        self.updated = monotonic()
+
+    def take(self) -> bool:
+        now = self.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class TokenVerifier:
     """Checks the credential of an HTTP request against the vault, with a short cache.
 
     Only sha256 digests of token values are kept in memory, and they are compared in constant
     time. Unknown, malformed, disabled, expired and wrong-scope tokens are all refused the same
-    way: `verify` returns None and says nothing about why.
+    way: `verify` returns None and says nothing about why. The cache is bounded (least recently
+    used names go first); concurrent misses for one name share a single vault read, and reads
+    for names not cached are rate-limited (`_MissBudget`). Even with `cache_seconds=0`, calls
+    within half a second of a read share it, so a burst never multiplies vault requests.
     """
+
+    MAX_ENTRIES = 10_000
+    MAX_UNKNOWN = 1_024
+    GATES = 64
+    NEW_NAME_READS_PER_SECOND = 20.0
+    NEW_NAME_BURST = 100.0
 
     def __init__(
         self,
@@ -369,14 +411,19 @@ class TokenVerifier:
         cache_seconds: float = 60.0,
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        new_name_reads_per_second: float = NEW_NAME_READS_PER_SECOND,
+        new_name_burst: float = NEW_NAME_BURST,
     ) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
         self.clock = clock
         self.monotonic = monotonic
-        self._cache: dict[str, _Entry] = {}
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
-        self._fetching: dict[str, threading.Lock] = {}
+        self._gates = [threading.Lock() for _ in range(self.GATES)]
+        # Names the vault does not know are kept apart, so made-up names cannot evict real ones.
+        self._unknown: OrderedDict[str, _Entry] = OrderedDict()
+        self._misses = _MissBudget(new_name_reads_per_second, new_name_burst, monotonic)
 
     def verify(self, authorization: str | None, scope: Scope) -> str | None:
         """The token's name if the request may act with `scope`, else None."""
@@ -389,9 +436,12 @@ class TokenVerifier:
             return None
         digest = hashlib.sha256(value.encode()).digest()
         entry = self._entry(name, max_age=self.cache_seconds)
+        if entry is None:
+            return None
         granted = self._match(entry, digest)
         if granted is None and self.monotonic() - entry.fetched_at >= MIN_REFRESH_SECONDS:
-            granted = self._match(self._entry(name, max_age=0.0), digest)
+            fresh = self._entry(name, max_age=0.0)
+            granted = self._match(fresh, digest) if fresh is not None else None
         return name if granted is not None and granted.allows(scope) else None
 
     def forget(self, name: str | None = None) -> None:
@@ -399,8 +449,10 @@ class TokenVerifier:
         with self._lock:
             if name is None:
                 self._cache.clear()
+                self._unknown.clear()
             else:
                 self._cache.pop(name, None)
+                self._unknown.pop(name, None)
 
     def _match(self, entry: _Entry, digest: bytes) -> Scope | None:
         now = self.clock()
@@ -412,21 +464,47 @@ class TokenVerifier:
                 granted = known.scope
         return granted
 
-    def _entry(self, name: str, *, max_age: float) -> _Entry:
+    def _entry(self, name: str, *, max_age: float) -> _Entry | None:
+        """The cached versions of `name`, read from the vault when older than `max_age`.
+
+        None when `name` is not cached and the budget for new names is spent.
+        """
         with self._lock:
-            cached = self._cache.get(name)
+            cached = self._cached(name)
             if cached is not None and self.monotonic() - cached.fetched_at < max_age:
                 return cached
-            gate = self._fetching.setdefault(name, threading.Lock())
-        with gate:  # one vault read per token for a burst of concurrent requests
+            if cached is None and not self._misses.take():
+                return None
+        gate = self._gates[hash(name) % self.GATES]
+        with gate:  # concurrent misses for one name share one vault read
             with self._lock:
-                cached = self._cache.get(name)
+                cached = self._cached(name)
                 if cached is not None and self.monotonic() - cached.fetched_at < max(max_age, 0.5):
                     return cached
             entry = _Entry(self.monotonic(), self._fetch(name))
             with self._lock:
-                self._cache[name] = entry
+                self._remember(name, entry)
             return entry
+
+    def _cached(self, name: str) -> _Entry | None:
+        """Look `name` up (caller holds the lock), marking it recently used."""
+        for table in (self._cache, self._unknown):
+            entry = table.get(name)
+            if entry is not None:
+                table.move_to_end(name)
+                return entry
+        return None
+
+    def _remember(self, name: str, entry: _Entry) -> None:
+        """Store a read (caller holds the lock) in the table its outcome belongs to."""
+        known = bool(entry.versions)
+        table = self._cache if known else self._unknown
+        other = self._unknown if known else self._cache
+        other.pop(name, None)
+        table[name] = entry
+        table.move_to_end(name)
+        while len(table) > (self.MAX_ENTRIES if known else self.MAX_UNKNOWN):
+            table.popitem(last=False)
 
     def _fetch(self, name: str) -> tuple[_Known, ...]:
         now = self.clock()

@@ -300,6 +300,7 @@ def test_rotation_is_crash_safe(store: SecretStore, clock: Clock, crash_at: int)
     assert [v.enabled for v in versions] == [False, True, True]
     v3 = tokens.show(name)
     assert companion_value(store, name) == index_url(PUBLIC, name, v3)
+    check = verifier(store, clock)  # a new process's view (the old one may cache for 0.5 s)
     assert check.verify(basic(v2), Scope.READ) == name
     assert check.verify(basic(v3), Scope.READ) == name
     assert Tokens(store, public_url=PUBLIC, clock=clock).rotate_due().rotated.count(name) == 0
@@ -368,3 +369,20 @@ def test_no_token_value_in_any_log_line(
     for value in values:
         assert value not in caplog.text
         assert value.rsplit("_", 1)[1][:20] not in caplog.text
+
+
+def test_a_flood_of_made_up_names_is_bounded(store: SecretStore, clock: Clock) -> None:
+    """Well-formed tokens for endless new names: vault reads stop at the budget, and a real
+    token whose name is cached keeps working throughout."""
+    tokens = Tokens(store, public_url=PUBLIC, clock=clock)
+    name = unique("steady")
+    value = tokens.create(name, Policy(Scope.READ))
+    counting = CountingStore(store)
+    check = TokenVerifier(counting, cache_seconds=60, clock=clock)  # type: ignore[arg-type]
+    assert check.verify(basic(value), Scope.READ) == name
+    before = counting.reads
+    for _ in range(300):
+        assert check.verify(basic(new_token(f"fake-{uuid.uuid4().hex[:12]}")), Scope.READ) is None
+    flood_reads = counting.reads - before
+    assert flood_reads <= TokenVerifier.NEW_NAME_BURST + 10  # not one read per request
+    assert check.verify(basic(value), Scope.READ) == name

@@ -1,0 +1,314 @@
+"""A small local Functions host: serves the app's HTTP-trigger functions at their routes.
+
+Azure Functions Core Tools cannot be installed everywhere we develop and test, so this host
+runs ``function_app.app`` (or any ``FunctionApp``) the way Azure does for HTTP: routes and
+methods from the binding metadata, ``host.json``'s ``routePrefix``, a real
+``azure.functions.HttpRequest`` in and ``HttpResponse`` out, settings from
+``local.settings.json``. Auth levels are logged, not enforced: our functions are anonymous and
+check wheelvault tokens themselves. See ``devhost/localhost/routes.py`` for the routing rules
+and how they differ from the real host.
+
+    python -m devhost.host [--host H] [--port P] [--settings FILE]
+
+prints ``wheelvault host ready url=http://127.0.0.1:7071`` and the functions, then serves until
+SIGINT/SIGTERM. Start-up problems (port in use, bad settings file) print one line, exit 2.
+
+Layout, and where later parts plug in without touching the HTTP code:
+
+* ``localhost/functions.py`` indexes *every* function (trigger type, bindings, handler) once;
+  ``LocalHost.functions`` is the list a blob-trigger watcher or a timer scheduler will read.
+* ``localhost/messages.py`` defines ``Request``/``Reply`` and the ``Endpoint`` protocol;
+  ``LocalHost.add_endpoint`` puts an endpoint before the function routes, which is where
+  ``POST /admin/functions/{name}`` (run a non-HTTP function now) will go.
+* ``localhost/server.py`` is the transport only; ``localhost/router.py`` the function routes.
+* Background parts (blob watcher, timers) will be started and stopped next to the server in
+  :meth:`LocalHost.start` / :meth:`LocalHost.stop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import azure.functions as func
+
+from devhost.localhost.functions import (
+    FunctionInfo,
+    FunctionProblem,
+    HostConfigError,
+    HttpFunction,
+    http_functions,
+    index_functions,
+    route_prefix,
+)
+from devhost.localhost.invoke import EventLoopThread
+from devhost.localhost.messages import Endpoint, Reply, Request, error_reply
+from devhost.localhost.router import FunctionRouter
+from devhost.localhost.server import MAX_BODY_BYTES, HttpServer
+from devhost.localhost.settings import (
+    SettingsFileError,
+    apply_values,
+    find_settings,
+    read_values,
+)
+
+__all__ = ["HostConfigError", "HostStartError", "LocalHost", "SettingsFileError", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7071
+READY_PREFIX = "wheelvault host ready"
+EXIT_START_FAILED = 2
+STOP_GRACE_SECONDS = 10.0
+
+logger = logging.getLogger("devhost.host")
+
+
+class HostStartError(Exception):
+    """The host cannot start listening; the message is for people and names host and port."""
+
+
+class LocalHost:
+    """The app's HTTP functions served from background threads of this process.
+
+    Construction reads the settings file into ``os.environ`` (before the app is imported, so
+    module-level code sees them) and indexes the functions; :meth:`start` listens.
+    ``FunctionApp.get_functions()`` may be called only once per app, so a caller that already
+    holds the functions passes them as ``functions`` instead of ``app``.
+    """
+
+    def __init__(
+        self,
+        app: func.FunctionApp | None = None,
+        *,
+        functions: Iterable[func.Function] | None = None,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        settings: str | Path | None = None,
+        load_settings: bool = True,
+        host_json: Path | None = ROOT / "host.json",
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.host, self._port, self._max_body_bytes = host, port, max_body_bytes
+        if load_settings:
+            _load_settings(Path(settings) if settings is not None else None)
+        if functions is None:
+            functions = (app or _import_app()).get_functions()
+        self.functions: tuple[FunctionInfo, ...] = tuple(index_functions(functions))
+        served, problems = http_functions(self.functions, route_prefix(host_json))
+        self.http_functions: tuple[HttpFunction, ...] = tuple(served)
+        self.problems: tuple[FunctionProblem, ...] = tuple(problems)
+        self._async_loop = EventLoopThread()
+        self._router = FunctionRouter(served, self._async_loop)
+        self._endpoints: list[Endpoint] = []
+        self._server: HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def add_endpoint(self, endpoint: Endpoint) -> None:
+        """Answer some requests before the function routes (e.g. the admin API)."""
+        self._endpoints.append(endpoint)
+
+    @property
+    def url(self) -> str:
+        """Base URL clients use, e.g. ``http://127.0.0.1:7071``; a wildcard bind → loopback."""
+        return _public_url(self.host, self.port)
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one picked, after starting with port 0)."""
+        if self._server is None:
+            raise RuntimeError("the local host is not running")
+        return self._server.server_port
+
+    def start(self) -> LocalHost:
+        """Listen, serve from a background thread, and return once connections are accepted."""
+        if self._server is not None:
+            raise RuntimeError("the local host is already running")
+        try:
+            server = HttpServer(
+                (self.host, self._port), self.dispatch, max_body_bytes=self._max_body_bytes
+            )
+        except OSError as exc:
+            raise HostStartError(_bind_error(self.host, self._port, exc)) from exc
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="devhost-http"
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        self._log_functions()
+        logger.info("local host listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, let running requests finish (bounded), release the port."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.stop_connections(STOP_GRACE_SECONDS)
+        if thread is not None:
+            thread.join()
+        self._async_loop.stop()
+
+    def __enter__(self) -> LocalHost:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def dispatch(self, request: Request) -> Reply:
+        """Extra endpoints first, then the function routes; nothing matched is a JSON 404."""
+        for endpoint in (*self._endpoints, self._router):
+            try:
+                reply = endpoint.handle(request)
+            except Exception:
+                logger.exception("endpoint %s failed", type(endpoint).__name__)
+                return error_reply(500, "internal", "the host failed; see the host log")
+            if reply is not None:
+                return reply
+        return error_reply(404, "not-found", "no function serves this path")
+
+    def describe(self) -> list[str]:
+        """One line per function, as Core Tools lists them at start-up."""
+        base = self.url if self._server is not None else f"http://{self.host}:{self._port}"
+        problems = {id(p.info): p.reason for p in self.problems}
+        routes = {id(f.info): f for f in self.http_functions}
+        lines = []
+        for info in self.functions:
+            if id(info) in problems:
+                lines.append(f"  {info.name}: error: {problems[id(info)]}")
+            elif id(info) in routes:
+                function = routes[id(info)]
+                methods = ",".join(sorted(function.methods)) if function.methods else "ALL"
+                lines.append(f"  {info.name}: [{methods}] {base}/{function.template.text}")
+            else:
+                lines.append(f"  {info.name}: {info.trigger_type} (not run by this host yet)")
+        return lines
+
+    def _log_functions(self) -> None:
+        for function in self.http_functions:
+            logger.info(
+                "function %s at /%s auth=%s (auth levels are not enforced locally)",
+                function.name,
+                function.template.text,
+                function.auth_level,
+            )
+        for problem in self.problems:
+            logger.error("function %s is not served: %s", problem.info.name, problem.reason)
+
+
+def _load_settings(path: Path | None) -> None:
+    """Apply ``path`` (or the repository's settings file) without overriding the environment."""
+    if path is None:
+        path = find_settings(ROOT)
+        if path is None:
+            logger.info("no local.settings.json or sample found; using the environment only")
+            return
+    logger.info("settings from %s", path)
+    apply_values(read_values(path), os.environ)
+
+
+def _import_app() -> func.FunctionApp:
+    """``function_app.app``, imported only now: after the settings are in the environment."""
+    app = importlib.import_module("function_app").app
+    if not isinstance(app, func.FunctionApp):
+        raise TypeError("function_app.app is not an azure.functions.FunctionApp")
+    return app
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {host}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is already in use; pick another with --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"address {host} is not available on this machine"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {host}:{port}"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def _public_url(host: str, port: int) -> str:
+    """The URL clients should use; a wildcard bind is reached through loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 when the host cannot start."""
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The Azure SDKs log every outgoing request at INFO: noise next to our one line per request.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    # Installed before starting so a signal that arrives during start-up still stops us cleanly.
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        host = LocalHost(host=args.host, port=args.port, settings=args.settings).start()
+    except (HostStartError, SettingsFileError, HostConfigError) as exc:
+        print(f"wheelvault host: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_START_FAILED
+    try:
+        print(f"{READY_PREFIX} url={host.url}", flush=True)
+        print("functions:\n" + "\n".join(host.describe()), flush=True)
+        # A timed wait keeps the main thread responsive to signals.
+        while not stop_requested.wait(timeout=0.5):
+            pass
+    finally:
+        host.stop()
+    logger.info("local host stopped")
+    return 0
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devhost.host",
+        description="Serve the function app's HTTP functions locally, as the Functions host does.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one"
+    )
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help="settings file (default: local.settings.json, else local.settings.sample.json)",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""The HTTP/1.1 transport: sockets to :class:`Request`, :class:`Reply` back to bytes.
+
+Built on the standard library's ``ThreadingHTTPServer`` (one thread per connection, keep-alive
+as pip and uv expect) so that the raw request target reaches routing untouched: WSGI servers
+hand applications a percent-decoded path, which would lose the difference between ``/`` and
+``%2F`` before routing.
+
+What the transport guarantees, whatever the endpoints do:
+
+* bodies are read completely before dispatch (``Content-Length`` or chunked), capped at
+  ``max_body_bytes`` (413 before reading, also on ``Expect: 100-continue``);
+* framing headers (``Content-Length``, ``Connection``) are the server's; HEAD, 204 and 304
+  replies carry no body;
+* one log line per request: method, path without query (it may hold SAS signatures), status,
+  duration and function. Headers and bodies are never logged: they carry tokens;
+* :meth:`HttpServer.stop_connections` ends idle keep-alive connections so a stop really stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from .messages import Reply, Request, error_reply
+
+logger = logging.getLogger("devhost.host")
+request_logger = logging.getLogger("devhost.host.requests")
+
+MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit (100 MB)
+IDLE_TIMEOUT_SECONDS = 120.0
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 8 * 1024 * 1024
+_LOGGED_PATH_CHARS = 200
+_HOST_HEADER = re.compile(r"[A-Za-z0-9.\-_]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_TRAILER_LINES = 100
+
+Dispatch = Callable[[Request], Reply]
+
+
+class BodyError(Exception):
+    """The request body cannot be accepted; answered with ``status`` and the connection closed."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class ClientGone(Exception):
+    """The client closed the connection mid-body: there is nobody left to answer."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads each request on a connection, dispatches it, writes the reply."""
+
+    server: HttpServer
+    protocol_version = "HTTP/1.1"
+    server_version = "wheelvault-localhost"
+    timeout = IDLE_TIMEOUT_SECONDS
+
+    def version_string(self) -> str:
+        return self.server_version  # no Python version in the Server header
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        try:
+            body = self._read_body()
+        except ClientGone:
+            self.close_connection = True
+            return
+        except BodyError as exc:
+            self._refuse(exc, started)
+            return
+        path, query = _split_target(self.path)
+        request = Request(
+            method=self.command,
+            path=path,
+            query=query,
+            headers=tuple((str(k), str(v)) for k, v in self.headers.items()),
+            body=body,
+            base_url=self._base_url(),
+        )
+        self._send(self.server.dispatch(request), started)
+
+    # http.server dispatches on do_<METHOD>; these are the methods HTTP triggers accept.
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = _serve
+
+    def handle_expect_100(self) -> bool:
+        """Refuse an oversized body before the client starts sending it."""
+        try:
+            self._check_length()
+        except BodyError as exc:
+            self._refuse(exc, time.monotonic())
+            return False
+        return super().handle_expect_100()
+
+    def _check_length(self) -> int | None:
+        """The declared ``Content-Length`` (``None`` for chunked), validated against the cap."""
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise BodyError(501, "not-implemented", "only chunked transfer coding is supported")
+            return None
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or ["0"]}
+        if len(values) != 1 or not next(iter(values)).isdigit():
+            raise BodyError(400, "bad-request", "the Content-Length header is not valid")
+        length = int(values.pop())
+        if length > self.server.max_body_bytes:
+            raise BodyError(413, "too-large", "the request body is too large")
+        return length
+
+    def _read_body(self) -> bytes:
+        length = self._check_length()
+        if length is None:
+            return self._read_chunked()
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise ClientGone
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = self._chunk_size()
+            if size == 0:
+                break
+            total += size
+            if total > self.server.max_body_bytes:
+                raise BodyError(413, "too-large", "the request body is too large")
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise ClientGone
+            chunks.append(chunk)
+            if self.rfile.readline(3).rstrip(b"\r\n") != b"":
+                raise BodyError(400, "bad-request", "malformed chunked body")
+        self._skip_trailers()
+        return b"".join(chunks)
+
+    def _chunk_size(self) -> int:
+        line = self.rfile.readline(1024)
+        if not line:
+            raise ClientGone
+        size = line.split(b";", 1)[0].strip()
+        if not line.endswith(b"\n") or not _HEX.fullmatch(size):
+            raise BodyError(400, "bad-request", "malformed chunked body")
+        return int(size, 16)
+
+    def _skip_trailers(self) -> None:
+        for _ in range(_MAX_TRAILER_LINES):
+            if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                return
+        raise BodyError(400, "bad-request", "too many trailer lines")
+
+    def _refuse(self, exc: BodyError, started: float) -> None:
+        """Answer, then drain a little of the unread body so the client can read the answer.
+
+        Closing a socket with unread input makes the kernel send a reset, which can destroy the
+        response before the client reads it.
+        """
+        self.close_connection = True
+        self._send(error_reply(exc.status, exc.code, exc.message), started)
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            deadline, drained = time.monotonic() + LINGER_SECONDS, 0
+            while time.monotonic() < deadline and drained < LINGER_BYTES:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:
+            pass
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host", "").strip()
+        if not _HOST_HEADER.fullmatch(host):
+            host = self.server.authority
+        return f"http://{host}"
+
+    def _send(self, reply: Reply, started: float | None) -> None:
+        method = self.command or "-"
+        if self.server.stopping:
+            self.close_connection = True
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        length = _content_length(method, reply)
+        if length is not None:
+            self.send_header("Content-Length", length)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if _has_body(method, reply.status):
+            self.wfile.write(reply.body)
+        if started is not None:
+            elapsed = (time.monotonic() - started) * 1000
+            request_logger.info(
+                "%s %s %d %.1fms %s",
+                method,
+                _loggable_path(getattr(self, "path", "")),
+                reply.status,
+                elapsed,
+                reply.function or "-",
+            )
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, unknown method) as JSON, like ours."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        self._send(error_reply(code, phrase.lower().replace(" ", "-"), phrase), time.monotonic())
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: :meth:`_send` writes the request line it should (no query string)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: http.server's messages quote raw request lines, query strings included."""
+
+
+class HttpServer(ThreadingHTTPServer):
+    """A threaded HTTP server that hands every request to ``dispatch``."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], dispatch: Dispatch, *, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.dispatch = dispatch
+        self.max_body_bytes = max_body_bytes
+        self.stopping = False
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall on some networks.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` of the listening socket, for URLs when a request has no Host."""
+        host = self.server_name
+        return f"[{host}]:{self.server_port}" if ":" in host else f"{host}:{self.server_port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the connection's thread; tracked so :meth:`stop_connections` can end it."""
+        with self._lock:
+            if self.stopping:
+                return
+            self._connections[request] = threading.current_thread()
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._lock:
+                self._connections.pop(request, None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection broke mid-request (reset, timeout): not worth a traceback."""
+        logger.debug("connection from %s ended abruptly", client_address[0])
+
+    def stop_connections(self, grace_seconds: float) -> None:
+        """Stop reading from every connection, let running requests answer, wait for them.
+
+        Shutting down the read side wakes workers waiting for a next keep-alive request (they
+        read end-of-file and leave) without cutting off a response being computed or written.
+        """
+        with self._lock:
+            self.stopping = True
+            connections = dict(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace_seconds
+        for thread in connections.values():
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in connections.values()):
+            logger.warning("stopped with requests still running after %.0fs", grace_seconds)
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """Raw path and query of a request target (origin form, or absolute form from proxies)."""
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path.partition("#")[0], query
+
+
+def _has_body(method: str, status: int) -> bool:
+    return method != "HEAD" and status not in (204, 304)
+
+
+def _content_length(method: str, reply: Reply) -> str | None:
+    """HEAD reports what GET would send (the function's own value if it gave one)."""
+    if reply.status == 204:
+        return None
+    if reply.status == 304:
+        return reply.header("Content-Length")
+    if method == "HEAD":
+        return reply.header("Content-Length") or str(len(reply.body))
+    return str(len(reply.body))
+
+
+def _loggable_path(target: str) -> str:
+    """The path without query, control characters escaped so a log line stays one line."""
+    path = _split_target(target)[0][:_LOGGED_PATH_CHARS]
+    return "".join(c if c.isprintable() and c != " " else f"\\x{ord(c):02x}" for c in path) or "-"
