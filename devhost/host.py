@@ -104,7 +104,7 @@ class LocalHost:
         if load_settings:
             _load_settings(Path(settings) if settings is not None else None)
         if functions is None:
-            functions = (app or _import_app()).get_functions()
+            functions = (app if app is not None else _import_app()).get_functions()
         self.functions: tuple[FunctionInfo, ...] = tuple(index_functions(functions))
         served, problems = http_functions(self.functions, route_prefix(host_json))
         self.http_functions: tuple[HttpFunction, ...] = tuple(served)

@@ -14,8 +14,12 @@ loaded, so a template never silently means something different locally:
 
 Paths are split on ``/`` before each segment is percent-decoded, so ``%2F`` can never create
 a new segment; the decoded value (which may then hold ``/``, ``..`` or ``\\``) is passed to the
-function as is and the function must refuse it. Literal ``.``/``..`` segments in the raw path are
-resolved first, as the real host normalises them. One trailing slash is ignored.
+function as is and the function must refuse it. (ASP.NET Core instead keeps ``%2F`` encoded in
+the value; decoding it here means a function that refuses ``/`` also refuses ``%2F``.) Literal
+``.`` and ``..`` segments in the raw path are resolved before routing, as the real host
+normalises paths; percent-encoded dots are not, so ``%2E%2E`` reaches the function as ``..``.
+One trailing slash is ignored; empty segments (``a//b``) match only a catch-all. A segment that
+does not decode as UTF-8 is a 400.
 
 When several templates match a path, the most specific wins, as in ASP.NET Core: per segment,
 literal before constrained parameter before parameter before optional before catch-all.
@@ -114,15 +118,11 @@ class RouteTemplate:
     def signature(self) -> str:
         return "/".join(segment.signature() for segment in self.segments)
 
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return tuple(s.text for s in self.segments if s.kind is not _Kind.LITERAL)
-
     def match(self, path: Sequence[str]) -> dict[str, str] | None:
         """Route parameters if ``path`` (decoded segments) fits, else ``None``.
 
-        Optional and catch-all parameters that received nothing are left out, as the real host
-        leaves them out of ``req.route_params``.
+        Optional and catch-all parameters that received nothing are left out of the result (and
+        so out of ``req.route_params``) rather than set to an empty string.
         """
         values: dict[str, str] = {}
         for index, segment in enumerate(self.segments):
@@ -180,7 +180,8 @@ def _parse_parameter(body: str, template: str) -> Segment:
     body = body.lstrip("*")
     optional = body.endswith("?")
     body = body.removesuffix("?")
-    name, *constraints = body.split(":")
+    name, *named = body.split(":")
+    constraints = [c.lower() for c in named]  # constraint names are case-insensitive
     if "=" in name:
         raise RouteTemplateError(f"route {template!r}: default values are not supported")
     if not _NAME.fullmatch(name):

@@ -292,6 +292,20 @@ def test_requests_are_served_in_parallel(host: LocalHost) -> None:
     assert elapsed < count * sample_app.SLOW_SECONDS / 4, elapsed
 
 
+def test_keep_alive_requests_are_not_delayed_by_nagle(host: LocalHost) -> None:
+    """Headers and body are separate writes: without TCP_NODELAY each costs ~40 ms."""
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=TIMEOUT)
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            connection.request("POST", "/api/echo/fast", body=b"x" * 100)
+            assert connection.getresponse().read()
+        elapsed = time.monotonic() - started
+    finally:
+        connection.close()
+    assert elapsed < 20 * 0.02, elapsed
+
+
 def test_a_body_over_100_mb_is_refused_before_it_is_sent(host: LocalHost) -> None:
     head = (
         "POST /api/echo/big HTTP/1.1\r\nHost: x\r\n"
@@ -326,6 +340,26 @@ def test_the_body_limit_applies_to_declared_and_chunked_bodies() -> None:
             b"8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n"
         )
         assert raw_exchange(small, chunked).startswith(b"HTTP/1.1 413 ")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (
+            b"POST /api/echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 12a\r\n\r\n",
+            400,
+            "bad-request",
+        ),
+        (b"BREW /api/echo/x HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not-implemented"),
+        (b"POST /api/echo/x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "not-implemented"),
+    ],
+)
+def test_malformed_requests_get_json_errors(
+    host: LocalHost, raw: bytes, status: int, code: str
+) -> None:
+    head, _, body = raw_exchange(host, raw).partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode())
+    assert json.loads(body)["error"]["code"] == code
 
 
 def test_each_request_logs_one_line_without_query_headers_or_body(
