@@ -52,10 +52,21 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], home: Path, *, cwd: Path | None = None, timeout: float = 300) -> Run:
+def run(
+    args: list[str],
+    home: Path,
+    *,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
+    drop_env: tuple[str, ...] = (),
+) -> Run:
+    env = {**clean_env(home), **(extra_env or {})}
+    for name in drop_env:
+        env.pop(name, None)
     done = subprocess.run(
         args,
-        env=clean_env(home),
+        env=env,
         cwd=cwd,
         capture_output=True,
         text=True,
