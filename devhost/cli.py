@@ -2,6 +2,9 @@
 
     wheelvault token create NAME --scope read|publish [--rotate-after P30D] [--overlap P7D]
     wheelvault token list | show NAME | url NAME | rotate NAME | revoke NAME
+    wheelvault upload FILE... [--wait]        wheelvault sas REQUIREMENT
+    wheelvault status FILE...                 wheelvault yank|unyank PROJECT --version V|--file F
+    wheelvault delete PROJECT FILE            wheelvault reindex
 
 It talks to the local stack by default (settings from the environment, then
 local.settings.json, then local.settings.sample.json) and to a real Key Vault when given
@@ -22,7 +25,9 @@ from typing import Any, NoReturn
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
+from devhost.cli_index import IndexCliError, run_index_command
 from shared.adapters.secretstore import SecretStore, secret_client_from_settings
+from shared.core.errors import NotFound
 from shared.core.redact import redact_text
 from shared.core.tokens import DEFAULT_OVERLAP, DEFAULT_ROTATE_AFTER, Policy, Scope
 from shared.services.tokens import TokenError, Tokens
@@ -54,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="CA certificate of a local vault stand-in (then no Azure credential is used)",
     )
     parser.add_argument("--public-url", help="the index's public base URL, for index URLs")
+    parser.add_argument(
+        "--storage-url",
+        help="blob endpoint for yank/delete/reindex/status in Azure (identity-based access)",
+    )
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
 
     token = groups.add_parser("token", help="access tokens in Key Vault")
@@ -73,7 +82,49 @@ def build_parser() -> argparse.ArgumentParser:
         ("revoke", "disable every value of the token at once"),
     ):
         actions.add_parser(action, help=text).add_argument("name")
+    _add_index_commands(groups)
     return parser
+
+
+def _add_index_commands(groups: Any) -> None:
+    def front_door(command: argparse.ArgumentParser, token_kind: str) -> None:
+        command.add_argument("--url", help="the front door (default: WHEELVAULT_PUBLIC_URL)")
+        command.add_argument(
+            "--token",
+            help=f"a {token_kind} token (default: $WHEELVAULT_TOKEN, else the local stack's)",
+        )
+
+    upload = groups.add_parser("upload", help="upload wheels through an upload SAS")
+    upload.add_argument("files", nargs="+", metavar="FILE")
+    front_door(upload, "publish")
+    upload.add_argument("--wait", action="store_true", help="wait until each is published")
+    upload.add_argument("--timeout", type=float, default=120.0)
+    upload.add_argument("--quiet", action="store_true", help="no progress output")
+
+    sas = groups.add_parser("sas", help="print SAS install URLs for a requirement")
+    sas.add_argument("requirement")
+    front_door(sas, "read")
+    sas.add_argument("--json", action="store_true", help="the whole answer as JSON")
+
+    status = groups.add_parser("status", help="wait until uploads are published or quarantined")
+    status.add_argument("uploads", nargs="+", metavar="FILE_OR_NAME")
+    status.add_argument("--timeout", type=float, default=60.0)
+
+    for name, text in (("yank", "yank a file or a release"), ("unyank", "undo a yank")):
+        command = groups.add_parser(name, help=text)
+        command.add_argument("project")
+        which = command.add_mutually_exclusive_group(required=True)
+        which.add_argument("--version")
+        which.add_argument("--file")
+        if name == "yank":
+            command.add_argument("--reason", default="")
+
+    delete = groups.add_parser("delete", help="delete a file for good (tombstoned)")
+    delete.add_argument("project")
+    delete.add_argument("file")
+    delete.add_argument("--reason", default="")
+
+    groups.add_parser("reindex", help="rebuild every page from the records")
 
 
 def local_settings_values() -> dict[str, str]:
@@ -99,6 +150,10 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
         values["WHEELVAULT_VAULT_CREDENTIAL"] = "local"
     if args.public_url:
         values["WHEELVAULT_PUBLIC_URL"] = args.public_url
+    if args.storage_url:
+        values.pop("WHEELVAULT_STORAGE", None)
+        values.pop("WHEELVAULT_STORAGE_API_VERSION", None)
+        values["WHEELVAULT_STORAGE__blobServiceUri"] = args.storage_url
     ca = values.get("WHEELVAULT_VAULT_CA_BUNDLE")
     if ca and not Path(ca).is_absolute():
         values["WHEELVAULT_VAULT_CA_BUNDLE"] = str(ROOT / ca)
@@ -158,6 +213,18 @@ def run_token(args: argparse.Namespace, tokens: Tokens) -> None:
         print(f"token {args.name!r} revoked ({count} versions disabled)", file=sys.stderr)
 
 
+def _local_token(settings: Settings, name: str) -> str:
+    """The value of one of the local stack's tokens, for commands run without --token."""
+    try:
+        with secret_client_from_settings(settings) as client:
+            return Tokens(SecretStore(client), public_url=settings.public_url).show(name)
+    except (TokenError, SettingsError, AzureError, OSError):
+        raise CliError(
+            f"no --token given and the local token {name!r} could not be read "
+            "(is `make run` up? or set WHEELVAULT_TOKEN)"
+        ) from None
+
+
 def _info_json(info: Any) -> dict[str, Any]:
     return {
         "name": info.name,
@@ -178,10 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_cli_settings(args)
+        if args.group != "token":
+            return run_index_command(args, settings, lambda name: _local_token(settings, name))
         with secret_client_from_settings(settings) as client:
             tokens = Tokens(SecretStore(client), public_url=settings.public_url)
             run_token(args, tokens)
-    except (CliError, TokenError, SettingsError, ValueError) as error:
+    except (CliError, TokenError, SettingsError, IndexCliError, NotFound, ValueError) as error:
         print(f"wheelvault: error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except ClientAuthenticationError:
@@ -194,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AzureError as error:
         reason = redact_text(str(getattr(error, "message", "") or type(error).__name__))
         print(
-            f"wheelvault: error: the vault at {settings.vault_url} did not answer as expected: "
+            "wheelvault: error: storage or the vault did not answer as expected: "
             f"{reason.splitlines()[0] if reason else type(error).__name__}",
             file=sys.stderr,
         )
