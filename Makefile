@@ -43,10 +43,10 @@ pytest: deps
 
 test: deps lint types pytest
 
+# exec: the supervisor replaces the shell, so Ctrl-C and SIGTERM reach it directly; it stops
+# Azurite, the vault stand-in and the host itself. Data and logs stay in .local/.
 run: deps
-	@echo "make run arrives with issue 5 (the local host with blob and timer triggers)."
-	@echo "Until then: make test, and see README.md for publishing against Azurite."
-	@exit 1
+	exec $(PY) -m devhost.stack
 
 bench: deps
 	$(PY) -m bench.publish
@@ -54,3 +54,4 @@ bench: deps
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	@echo "kept .local/ (make run's packages, tokens and logs): rm -rf .local to start afresh"

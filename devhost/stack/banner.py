@@ -1,0 +1,59 @@
+"""The few lines `make run` prints once everything answers: what to paste, where to look."""
+
+from __future__ import annotations
+
+import shlex
+
+from devhost.stack.config import REPO_ROOT
+from devhost.stack.core import Stack
+from devhost.stack.provision import PUBLISHER, READER
+
+
+def banner(stack: Stack) -> str:
+    paths = stack.paths
+    wheelvault = paths.shown(REPO_ROOT / ".venv" / "bin" / "wheelvault")
+    lines = [f"wheelvault is running (ready in {stack.started_in or 0:.1f} s)", ""]
+    lines += _index_lines(stack)
+    lines += [
+        f"  upload    {wheelvault} upload dist/*.whl",
+        "            or as a plain blob into `uploads` (the host publishes it):",
+        '            az storage blob upload --connection-string "$CONN" -c uploads -f FILE.whl',
+        f"  storage   CONN={shlex.quote(stack.storage_connection_string)}",
+        f"  tokens    {READER} (read), {PUBLISHER} (publish): {wheelvault} token show NAME",
+    ]
+    lines += _cli_environment(stack)
+    lines += [
+        f"  services  host {stack.public_url}  blob http://127.0.0.1:{stack.ports.blob}"
+        f"  vault {stack.vault_url}",
+        f"  data      {paths.shown(paths.local)}/ (packages and tokens survive a restart)",
+        "  logs      " + ", ".join(paths.shown(paths.log(name)) for name in stack.children),
+    ]
+    if stack.wrote_user_settings:
+        lines.append(f"  settings  wrote {paths.shown(paths.user_settings)} from the sample")
+    return "\n".join([*lines, "", "Ctrl-C to stop."])
+
+
+def _index_lines(stack: Stack) -> list[str]:
+    if stack.reader_token is None:
+        return [
+            f"  index     token {READER} has no usable value (revoked or expired); "
+            f"`wheelvault token rotate {READER}` gives it one",
+        ]
+    return [
+        f"  index     {stack.index_url}",
+        f'  install   pip install --index-url "{stack.index_url}" PACKAGE',
+    ]
+
+
+def _cli_environment(stack: Stack) -> list[str]:
+    """The `wheelvault` command reads the repository's local.settings.json, which names the
+    default ports and data root; anything else needs these variables."""
+    if stack.uses_default_ports and stack.paths.root == REPO_ROOT:
+        return []
+    variables = {
+        "WHEELVAULT_VAULT_URL": stack.vault_url,
+        "WHEELVAULT_VAULT_CA_BUNDLE": str(stack.vault_ca),
+        "WHEELVAULT_PUBLIC_URL": stack.public_url,
+    }
+    exported = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+    return [f"  cli env   export {exported}"]

@@ -1,0 +1,381 @@
+"""`Stack`: Azurite, the Key Vault stand-in and the functions host as one unit.
+
+Used by ``python -m devhost.stack`` (``make run``) and by tests, which give it a temporary root
+and free ports. ``start()`` returns once the host's ``/health`` answers 200, the containers exist
+and both local tokens are known; ``stop()`` stops every child and releases every port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TypeVar
+
+from pydantic import ValidationError
+
+from devhost.azurite import AZURITE_BLOB, NODE
+from devhost.host import READY_PREFIX as HOST_READY
+from devhost.keyvault.__main__ import READY_PREFIX as VAULT_READY
+from devhost.localhost.settings import SettingsFileError, read_values
+from devhost.stack.children import (
+    AlreadyRunning,
+    Child,
+    PortInUse,
+    StackError,
+    listening,
+    port_free,
+    ready_line,
+    spawn,
+    wait_for,
+)
+from devhost.stack.config import (
+    DEFAULT_PORTS,
+    LOOPBACK,
+    REPO_ROOT,
+    Endpoints,
+    Ports,
+    StackPaths,
+    child_environment,
+    ensure_user_settings,
+    host_values,
+    write_settings,
+)
+from devhost.stack.provision import PUBLISHER, READER, LocalToken, ensure_containers, ensure_tokens
+from shared.services.tokens import index_url
+from shared.settings import Settings, describe
+
+T = TypeVar("T")
+
+VAULT_READY_LINE = re.compile(rf"^{re.escape(VAULT_READY)} url=(?P<url>\S+) ca=(?P<ca>.+)$", re.M)
+HOST_READY_LINE = re.compile(rf"^{re.escape(HOST_READY)} url=(?P<url>\S+)$", re.M)
+PORT_USERS = {
+    "blob": ("--blob-port", "Azurite's blob service: another Azurite, or another `make run`?"),
+    "vault": ("--vault-port", "the Key Vault stand-in: another `make run`?"),
+    "host": ("--host-port", "the Functions host: `func start`, or another `make run`?"),
+}
+"""Per port: the option that moves it, and what normally listens there (for the error)."""
+
+
+class Stack:
+    """The local system. Not thread-safe: one thread starts, supervises and stops it.
+
+    On Linux the children get SIGTERM when the thread that started them ends (so a killed
+    supervisor leaves nothing behind): start from a thread that outlives the stack.
+    """
+
+    def __init__(
+        self,
+        root: Path = REPO_ROOT,
+        *,
+        ports: Ports = DEFAULT_PORTS,
+        ready_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.paths = StackPaths(root.resolve())
+        self.requested_ports = ports
+        self.ports = ports
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.cancel = cancel or threading.Event()
+        self.children: dict[str, Child] = {}
+        self.tokens: dict[str, LocalToken] = {}
+        self.endpoints: Endpoints | None = None
+        self.wrote_user_settings = False
+        self.started_in: float | None = None
+        self._lock: IO[str] | None = None
+
+    # -- what callers use ---------------------------------------------------------------------
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.host}"
+
+    @property
+    def storage_connection_string(self) -> str:
+        return self._endpoints.storage
+
+    @property
+    def vault_url(self) -> str:
+        return self._endpoints.vault_url
+
+    @property
+    def vault_ca(self) -> Path:
+        return self._endpoints.vault_ca
+
+    @property
+    def reader_token(self) -> str | None:
+        return self._token(READER)
+
+    @property
+    def publisher_token(self) -> str | None:
+        return self._token(PUBLISHER)
+
+    @property
+    def index_url(self) -> str:
+        """``http://local-reader:TOKEN@127.0.0.1:7071/simple/``: what pip is given."""
+        token = self.reader_token
+        if token is None:
+            raise StackError(f"token {READER} has no usable value (revoked or expired)")
+        return index_url(self.public_url, READER, token)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: child.pid for name, child in self.children.items()}
+
+    @property
+    def uses_default_ports(self) -> bool:
+        return self.ports == DEFAULT_PORTS
+
+    def start(self) -> Stack:
+        """Start everything; on any failure (or a signal) stop what was started and raise."""
+        began = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in = time.monotonic() - began
+        return self
+
+    def stop(self) -> list[str]:
+        """Host first (it uses the others while finishing requests), then the rest; idempotent.
+
+        Returns what went wrong while stopping, one line per child that did not exit 0 (killed
+        after `stop_timeout`, say): it may not have saved its state, which is worth a warning.
+        """
+        running = [child for child in self.children.values() if not child.exited()]
+        host = self.children.get("host")
+        if host is not None:
+            host.stop(self.stop_timeout)
+        others = [child for name, child in self.children.items() if name != "host"]
+        for child in others:  # both at once: each waits only for itself
+            child.terminate()
+        for child in others:
+            child.stop(self.stop_timeout)
+        if self.children:  # only then did this stack write the pids file (not a rival's)
+            self.paths.pids.unlink(missing_ok=True)
+        self.children.clear()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        return [
+            f"{child.title} {child.exit_text()} while stopping; see {child.log_path}"
+            for child in running
+            if child.process.returncode != 0
+        ]
+
+    def dead_child(self) -> Child | None:
+        """The first child that exited on its own (for the supervisor), or None."""
+        return next((child for child in self.children.values() if child.exited()), None)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- start-up steps -----------------------------------------------------------------------
+
+    def _token(self, name: str) -> str | None:
+        """The value, or None before start-up or when the token has no usable version."""
+        token = self.tokens.get(name)
+        return token.value if token is not None else None
+
+    @property
+    def _endpoints(self) -> Endpoints:
+        if self.endpoints is None:
+            raise RuntimeError("the stack is not running")
+        return self.endpoints
+
+    def _start(self) -> None:
+        if self.children:
+            raise RuntimeError("the stack is already running")
+        if not NODE.exists() or not AZURITE_BLOB.exists():
+            raise StackError("Azurite is not installed: run `make deps` (or `npm ci`)")
+        self._lock_root()
+        self.ports = self._claim_ports(self.requested_ports)
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        self.wrote_user_settings = ensure_user_settings(self.paths)
+        base = self._user_values()
+        env = child_environment(os.environ)
+        azurite = self._spawn_azurite(env)
+        vault = self._spawn_vault(env)
+        self._wait(azurite, listening(LOOPBACK, self.ports.blob), "listening")
+        found = self._wait(vault, ready_line(vault, VAULT_READY_LINE), "ready")
+        self.endpoints = Endpoints(
+            self.ports.blob, found["url"], Path(found["ca"].strip()), self.public_url
+        )
+        values = host_values(base, self.endpoints)
+        write_settings(self.paths.host_settings, values)
+        settings = _validated(values, self.paths.host_settings)
+        # Containers before the host, so its blob watcher finds `uploads` on its first look.
+        ensure_containers(settings, self.cancel)
+        host = self._spawn_host(env)
+        self.tokens = ensure_tokens(settings, self.cancel)  # while the host imports the app
+        self._wait(host, ready_line(host, HOST_READY_LINE), "ready")
+        self._wait(host, self._healthy, "healthy (GET /health answering 200)")
+
+    def _lock_root(self) -> None:
+        """One stack per root: a second Azurite on the same data would overwrite the first's
+        database when it stops. The lock goes with the process, however it ends."""
+        self.paths.local.mkdir(parents=True, exist_ok=True)
+        lock = self.paths.lock.open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise AlreadyRunning(
+                f"another devhost.stack is already running on {self.paths.root}"
+                f"{_supervisor_of(self.paths)}; stop it first (Ctrl-C in its terminal)"
+            ) from None
+        self._lock = lock
+
+    def _claim_ports(self, requested: Ports) -> Ports:
+        """Resolve 0 to free ports and make sure every port is free before anything starts."""
+        chosen = dataclasses.asdict(requested)
+        picked = iter(_free_ports(sum(1 for port in chosen.values() if port == 0)))
+        chosen = {role: port or next(picked) for role, port in chosen.items()}
+        if len(set(chosen.values())) != len(chosen):
+            raise PortInUse(f"the three ports must differ, got {chosen}")
+        for role, port in chosen.items():
+            if not _port_free(port):
+                option, user = PORT_USERS[role]
+                raise PortInUse(
+                    f"port {port} on {LOOPBACK} is already in use (normally by {user}); "
+                    f"stop that, or pick another port with {option}"
+                )
+        return Ports(**chosen)
+
+    def _user_values(self) -> dict[str, str]:
+        try:
+            return read_values(self.paths.user_settings)
+        except SettingsFileError as error:
+            raise StackError(str(error)) from None
+
+    def _wait(self, child: Child, probe: Callable[[], T | None], what: str) -> T:
+        return wait_for(child, probe, what=what, timeout=self.ready_timeout, cancel=self.cancel)
+
+    def _spawn(self, name: str, title: str, args: list[str], env: dict[str, str]) -> Child:
+        child = spawn(name, title, args, log_path=self.paths.log(name), cwd=REPO_ROOT, env=env)
+        self.children[name] = child
+        self._write_pids()
+        return child
+
+    def _spawn_azurite(self, env: dict[str, str]) -> Child:
+        self.paths.azurite_data.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(NODE),
+            str(AZURITE_BLOB),
+            "--blobHost",
+            LOOPBACK,
+            "--blobPort",
+            str(self.ports.blob),
+            "--location",
+            str(self.paths.azurite_data),
+            "--disableTelemetry",
+            "--silent",
+            # az, Storage Explorer and a plain SDK client speak newer API versions than
+            # Azurite knows; the app pins one, people's tools do not.
+            "--skipApiVersionCheck",
+        ]
+        return self._spawn("azurite", "Azurite (blob storage)", args, env)
+
+    def _spawn_vault(self, env: dict[str, str]) -> Child:
+        args = [
+            sys.executable,
+            "-m",
+            "devhost.keyvault",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.ports.vault),
+            "--data-dir",
+            str(self.paths.vault_data),
+        ]
+        return self._spawn("keyvault", "the Key Vault stand-in", args, env)
+
+    def _spawn_host(self, env: dict[str, str]) -> Child:
+        args = [
+            sys.executable,
+            "-m",
+            "devhost.host",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.ports.host),
+            "--settings",
+            str(self.paths.host_settings),
+        ]
+        return self._spawn("host", "the functions host", args, env)
+
+    def _write_pids(self) -> None:
+        """`.local/stack.pids`: who to look for if something is left behind (tests check it)."""
+        pids = {"supervisor": os.getpid(), **self.pids}
+        self.paths.pids.write_text(json.dumps(pids) + "\n", encoding="utf-8")
+
+    def _healthy(self) -> bool | None:
+        return True if _get_status(f"{self.public_url}/health") == 200 else None
+
+
+def _supervisor_of(paths: StackPaths) -> str:
+    """` (pid N)` from the running stack's pids file, when it can be read."""
+    try:
+        return f" (pid {json.loads(paths.pids.read_text())['supervisor']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each socket stays bound until all are picked."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((LOOPBACK, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def _port_free(port: int) -> bool:
+    try:
+        return port_free(LOOPBACK, port)
+    except OSError as error:
+        raise PortInUse(f"cannot use port {port} on {LOOPBACK}: {error.strerror}") from None
+
+
+def _validated(values: dict[str, str], path: Path) -> Settings:
+    try:
+        return Settings.model_validate({k: v for k, v in values.items() if v != ""})
+    except ValidationError as error:
+        raise StackError(f"{path}: {describe(error)}") from None
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""No proxy: the host is on loopback, whatever http_proxy says."""
+
+
+def _get_status(url: str) -> int | None:
+    try:
+        with _DIRECT.open(url, timeout=5) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None

@@ -1,0 +1,361 @@
+"""End to end: `python -m devhost.stack` (what `make run` execs) as a real supervisor process.
+
+Each test runs the supervisor in a temporary root on free ports, reads its banner like a
+developer would, and checks the promises of `make run`: the index answers with the local
+reader token, SIGTERM stops every child and frees every port, a second start reuses the data
+and the tokens, and a port already in use is one clear line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from devhost.azurite import API_VERSION, connection_string
+from devhost.stack import PUBLISHER, READER, Ports, Stack
+from shared.adapters.secretstore import LocalStandinCredential, SecretStore
+from shared.core import layout
+from shared.services.tokens import Tokens
+from tests.support import clients
+from tests.support.wheels import build_wheel
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+PUBLISH_TIMEOUT = 30.0
+BANNER_END = "Ctrl-C to stop."
+INDEX_LINE = re.compile(r"^\s+index\s+(?P<url>http://\S+/simple/)$", re.M)
+NO_BLOB_TRIGGER = re.compile(r"^\s+publish_upload: .*not run by this host", re.M)
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class Supervisor:
+    """One `python -m devhost.stack` process and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    root: Path
+    ports: Ports
+    out: Path
+    err: Path
+
+    def stdout(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+    def pids(self) -> dict[str, int]:
+        pids: dict[str, int] = json.loads((self.root / ".local" / "stack.pids").read_text())
+        return pids
+
+    def index_url(self) -> str:
+        found = INDEX_LINE.search(self.stdout())
+        assert found is not None, self.stdout()
+        return found["url"]
+
+    def host_log(self) -> str:
+        return (self.root / ".local" / "logs" / "host.log").read_text(errors="replace")
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.host}"
+
+    def blob_service(self) -> BlobServiceClient:
+        return BlobServiceClient.from_connection_string(
+            connection_string(LOOPBACK, self.ports.blob), api_version=API_VERSION
+        )
+
+    def tokens(self) -> Tokens:
+        """The tokens as the vault itself holds them, not as the banner says."""
+        from azure.keyvault.secrets import SecretClient
+
+        client = SecretClient(
+            f"https://{LOOPBACK}:{self.ports.vault}",
+            LocalStandinCredential(),
+            verify_challenge_resource=False,
+            connection_verify=str(self.root / ".local" / "keyvault" / "tls" / "ca-cert.pem"),
+        )
+        return Tokens(SecretStore(client), public_url=self.public_url)
+
+
+class Supervisors:
+    """Starts supervisors, and makes sure none outlives its test whatever the outcome."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.started: list[Supervisor] = []
+
+    def launch(self, root: Path, ports: Ports) -> Supervisor:
+        run = len(self.started)
+        out, err = self.base / f"stack-{run}.out", self.base / f"stack-{run}.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "devhost.stack",
+                    "--root",
+                    str(root),
+                    "--blob-port",
+                    str(ports.blob),
+                    "--vault-port",
+                    str(ports.vault),
+                    "--host-port",
+                    str(ports.host),
+                ],
+                cwd=REPO_ROOT,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+            )
+        supervisor = Supervisor(process, root, ports, out, err)
+        self.started.append(supervisor)
+        return supervisor
+
+    def start(self, root: Path, ports: Ports) -> tuple[Supervisor, float]:
+        """Launch and wait for the banner; returns the supervisor and seconds to the banner."""
+        began = time.monotonic()
+        supervisor = self.launch(root, ports)
+        deadline = began + START_TIMEOUT
+        while BANNER_END not in supervisor.stdout():
+            code = supervisor.process.poll()
+            assert code is None, f"exited {code} before the banner:\n{supervisor.stderr()}"
+            assert time.monotonic() < deadline, f"no banner in time:\n{supervisor.stderr()}"
+            time.sleep(0.05)
+        return supervisor, time.monotonic() - began
+
+    def close(self) -> None:
+        for supervisor in self.started:
+            if supervisor.process.poll() is None:
+                supervisor.process.send_signal(signal.SIGTERM)
+                try:
+                    supervisor.process.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    supervisor.process.kill()  # its children get SIGTERM from the kernel
+                    supervisor.process.wait(STOP_TIMEOUT)
+
+
+@pytest.fixture
+def supervisors(tmp_path: Path) -> Iterator[Supervisors]:
+    started = Supervisors(tmp_path)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def free_ports() -> Ports:
+    """Three distinct free ports (each socket stays bound until all three are picked)."""
+    sockets = [socket.socket() for _ in range(3)]
+    try:
+        for sock in sockets:
+            sock.bind((LOOPBACK, 0))
+        blob, vault, host = (int(sock.getsockname()[1]) for sock in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return Ports(blob=blob, vault=vault, host=host)
+
+
+def get(url: str, user: str = "", token: str = "") -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if token:
+        raw = base64.b64encode(f"{user}:{token}".encode()).decode()
+        request.add_header("Authorization", f"Basic {raw}")
+    try:
+        with DIRECT.open(request, timeout=10) as reply:
+            return int(reply.status), bytes(reply.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, bytes(error.read())
+
+
+def get_index(index_url: str) -> int:
+    """GET the index URL as pip would: the credentials in it become HTTP Basic auth."""
+    found = re.fullmatch(r"http://(?P<user>[^:]+):(?P<token>[^@]+)@(?P<rest>.+)", index_url)
+    assert found is not None, index_url
+    status, _ = get(f"http://{found['rest']}", found["user"], found["token"])
+    return status
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def processes_mentioning(root: Path) -> list[str]:
+    """Command lines of running processes that name `root` (every child of the stack does)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(root) in command and entry.name != str(os.getpid()):
+            found.append(command)
+    return found
+
+
+def stop_and_check(supervisor: Supervisor) -> None:
+    """SIGTERM as `kill` or Ctrl-C would; everything must be gone afterwards."""
+    pids = supervisor.pids()
+    assert set(pids) == {"supervisor", "azurite", "keyvault", "host"}
+    began = time.monotonic()
+    supervisor.process.send_signal(signal.SIGTERM)
+    assert supervisor.process.wait(STOP_TIMEOUT) == 0, supervisor.stderr()
+    print(f"stopped {time.monotonic() - began:.1f} s after SIGTERM")
+    # A warning means a child did not exit 0 after SIGTERM: Azurite killed before it saved.
+    assert supervisor.stderr().strip().splitlines()[-1:] == ["devhost.stack: stopped"]
+    assert "warning" not in supervisor.stderr()
+    assert "Traceback" not in supervisor.stderr()
+    left = {name: pid for name, pid in pids.items() if alive(pid)}
+    assert left == {}, f"still running: {left}"
+    assert processes_mentioning(supervisor.root) == []
+    ports = supervisor.ports
+    assert [p for p in (ports.blob, ports.vault, ports.host) if listening(p)] == []
+    assert not (supervisor.root / ".local" / "stack.pids").exists()
+
+
+def check_running(supervisor: Supervisor) -> dict[str, str]:
+    """Health, the index with the reader token, and both tokens in the vault; their values."""
+    status, body = get(f"{supervisor.public_url}/health")
+    assert status == 200, body
+    assert json.loads(body)["status"] == "ok"
+    assert get_index(supervisor.index_url()) == 200
+    values: dict[str, str] = {}
+    tokens = supervisor.tokens()
+    with tokens.store.client:
+        for name, scope in ((READER, "read"), (PUBLISHER, "publish")):
+            assert tokens.info(name).scope == scope
+            values[name] = tokens.show(name)
+    assert f"{READER}:{values[READER]}@" in supervisor.index_url()
+    return values
+
+
+def test_stops_cleanly_and_restarts_with_the_same_data_and_tokens(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    root, ports = tmp_path / "root", free_ports()
+    first, seconds = supervisors.start(root, ports)
+    print(f"first start (new data): banner after {seconds:.1f} s")
+    tokens = check_running(first)
+    assert (root / "local.settings.json").exists()
+    with first.blob_service() as service:
+        service.create_container("stack-test")
+        service.get_blob_client("stack-test", "kept.txt").upload_blob(b"still here")
+        assert {c.name for c in service.list_containers()} >= set(layout.CONTAINERS)
+    # A second stack on the same data (other ports) would corrupt it: refused, exit 2.
+    rival = supervisors.launch(root, free_ports())
+    assert rival.process.wait(START_TIMEOUT) == 2
+    assert "already running" in rival.stderr()
+    assert "Traceback" not in rival.stderr()
+    stop_and_check(first)
+
+    second, seconds = supervisors.start(root, ports)
+    print(f"second start (same data): banner after {seconds:.1f} s")
+    assert check_running(second) == tokens
+    assert second.index_url() == first.index_url()
+    with second.blob_service() as service:
+        kept = service.get_blob_client("stack-test", "kept.txt").download_blob().readall()
+    assert kept == b"still here"
+    stop_and_check(second)
+
+
+def test_published_wheel_installs_before_and_after_a_restart(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    """Needs the host's blob watcher (the publish_upload blob trigger run by devhost.host)."""
+    root, ports = tmp_path / "root", free_ports()
+    first, _ = supervisors.start(root, ports)
+    # Until the host's blob watcher is merged, publish_upload is listed as not run: skip then.
+    if NO_BLOB_TRIGGER.search(first.host_log()):
+        pytest.skip("the local host does not run blob triggers yet (the blob watcher)")
+    wheel = build_wheel("stack-demo", "1.0")
+    with first.blob_service() as service:
+        service.get_blob_client(layout.UPLOADS, wheel.filename).upload_blob(wheel.data)
+        published = service.get_blob_client(layout.INDEX, f"files/stack-demo/{wheel.filename}")
+        deadline = time.monotonic() + PUBLISH_TIMEOUT
+        while not published.exists():
+            assert time.monotonic() < deadline, first.host_log()[-3000:]
+            time.sleep(0.2)
+    home = tmp_path / "home"
+    assert_installs(first.index_url(), tmp_path / "venv-1", home)
+    stop_and_check(first)
+
+    second, _ = supervisors.start(root, ports)
+    assert_installs(second.index_url(), tmp_path / "venv-2", home)
+    stop_and_check(second)
+
+
+def assert_installs(index_url: str, venv: Path, home: Path) -> None:
+    python = clients.new_venv(venv, home)
+    done = clients.pip(python, home, "install", "--index-url", index_url, "stack-demo==1.0")
+    assert done.returncode == 0, done.output
+    assert clients.installed_version(python, "stack-demo", home) == "1.0"
+
+
+def test_stack_class_on_free_ports(tmp_path: Path) -> None:
+    """The in-process API tests can use: port 0 everywhere, URLs and both token values."""
+    with Stack(tmp_path / "root", ports=Ports(blob=0, vault=0, host=0)) as stack:
+        ports = stack.ports
+        assert 0 not in (ports.blob, ports.vault, ports.host)
+        assert stack.reader_token is not None
+        assert stack.publisher_token is not None
+        assert stack.index_url == (
+            f"http://{READER}:{stack.reader_token}@{LOOPBACK}:{ports.host}/simple/"
+        )
+        assert get_index(stack.index_url) == 200
+        assert get(f"{stack.public_url}/health")[0] == 200
+        pids = stack.pids
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+    assert [p for p in (ports.blob, ports.vault, ports.host) if listening(p)] == []
+
+
+@pytest.mark.parametrize("role", ["blob", "vault", "host"])
+def test_a_port_in_use_is_one_clear_line_and_exit_2(
+    supervisors: Supervisors, tmp_path: Path, role: str
+) -> None:
+    ports = free_ports()
+    port = getattr(ports, role)
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, port))
+        taken.listen()
+        supervisor = supervisors.launch(tmp_path / "root", ports)
+        assert supervisor.process.wait(START_TIMEOUT) == 2
+    lines = supervisor.stderr().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"port {port} " in lines[0]
+    assert f"--{role}-port" in lines[0]
+    assert "Traceback" not in supervisor.stderr()
+    assert processes_mentioning(tmp_path / "root") == []
+    assert not (tmp_path / "root" / ".local" / "stack.pids").exists()
+    others = [p for p in (ports.blob, ports.vault, ports.host) if p != port]
+    assert [p for p in others if listening(p)] == []
