@@ -99,7 +99,9 @@ def _add_index_commands(groups: Any) -> None:
     front_door(upload, "publish")
     upload.add_argument("--wait", action="store_true", help="wait until each is published")
     upload.add_argument("--timeout", type=float, default=120.0)
-    upload.add_argument("--quiet", action="store_true", help="no progress output")
+    shown = upload.add_mutually_exclusive_group()
+    shown.add_argument("--progress", action="store_true", help="progress even when not a TTY")
+    shown.add_argument("--quiet", action="store_true", help="no progress output")
 
     sas = groups.add_parser("sas", help="print SAS install URLs for a requirement")
     sas.add_argument("requirement")

@@ -176,14 +176,14 @@ def wait_for(store: BlobStore, names: list[str], timeout: float) -> dict[str, tu
 
 def run_index_command(args: Any, settings: Settings, token_for: Callable[[str], str]) -> int:
     """Dispatch the non-token commands; returns the exit status."""
-    base_url = args.url or settings.public_url
+    base_url = getattr(args, "url", None) or settings.public_url
     if args.group == "upload":
         token = args.token or os.environ.get(TOKEN_ENV) or token_for("local-publisher")
         names = upload(
             [Path(f) for f in args.files],
             base_url=base_url,
             token=token,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=args.progress or (not args.quiet and sys.stderr.isatty()),
         )
         if args.wait:
             return _report(build_services(settings).store, names, args.timeout)

@@ -1,0 +1,135 @@
+"""The `wheelvault` index commands against a running stack (`devhost.stack.Stack` in-process:
+Azurite, the vault stand-in and the local host with its blob watcher), as a publisher and an
+operator use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.azurite import API_VERSION
+from devhost.stack import Stack
+from devhost.stack.config import Ports
+from tests.support import clients
+from tests.support.wheels import build_wheel
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(tmp_path_factory.mktemp("stack"), ports=Ports(blob=0, vault=0, host=0)) as running:
+        yield running
+
+
+def wheelvault(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    command = shutil.which("wheelvault", path=str(Path(sys.executable).parent))
+    assert command is not None, "make installs the wheelvault command into .venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELVAULT_")}
+    env.update(
+        {
+            "WHEELVAULT_STORAGE": stack.storage_connection_string,
+            "WHEELVAULT_STORAGE_API_VERSION": API_VERSION,
+            "WHEELVAULT_VAULT_URL": stack.vault_url,
+            "WHEELVAULT_VAULT_CREDENTIAL": "local",
+            "WHEELVAULT_VAULT_CA_BUNDLE": str(stack.vault_ca),
+            "WHEELVAULT_PUBLIC_URL": stack.public_url,
+        }
+    )
+    return subprocess.run(
+        [command, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_upload_waits_until_published_and_installs(stack: Stack, tmp_path: Path) -> None:
+    first = build_wheel("cli-demo", "1.0", payload_bytes=3 * 1024 * 1024)
+    second = build_wheel("cli-demo", "1.1")
+    for wheel in (first, second):
+        (tmp_path / wheel.filename).write_bytes(wheel.data)
+    files = [str(tmp_path / w.filename) for w in (first, second)]
+    result = wheelvault(stack, "upload", "--wait", "--progress", *files)  # local-publisher token
+    assert result.returncode == 0, result.stderr
+    assert f"{first.filename}: published" in result.stdout
+    assert f"{second.filename}: published" in result.stdout
+    assert "100%" in result.stderr  # progress output
+    assert stack.publisher_token not in result.stdout + result.stderr
+
+    home = tmp_path / "home"
+    python = clients.new_venv(tmp_path / "venv", home)
+    installed = clients.pip(python, home, "install", "--index-url", stack.index_url, "cli-demo")
+    assert installed.returncode == 0, installed.output
+    assert clients.installed_version(python, "cli-demo", home) == "1.1"
+
+
+def test_a_bad_upload_is_reported_quarantined(stack: Stack, tmp_path: Path) -> None:
+    good = build_wheel("cli-broken", "1.0")
+    path = tmp_path / good.filename
+    path.write_bytes(good.data[: len(good.data) // 2])  # truncated on the way
+    result = wheelvault(stack, "upload", "--wait", "--token", stack.publisher_token, str(path))
+    assert result.returncode == 1
+    assert f"{good.filename}: quarantined (corrupt-zip:" in result.stdout
+    status = wheelvault(stack, "status", good.filename)
+    assert status.returncode == 1
+    assert "quarantined" in status.stdout
+
+
+def test_upload_refusals_are_one_line(stack: Stack, tmp_path: Path) -> None:
+    sdist = tmp_path / "demo-1.0.tar.gz"
+    sdist.write_bytes(b"not a wheel")
+    result = wheelvault(stack, "upload", str(sdist))
+    assert result.returncode == 1
+    assert "not-a-wheel" in result.stderr
+    assert "Traceback" not in result.stderr
+    reader = wheelvault(stack, "upload", "--token", stack.reader_token, str(sdist))
+    assert reader.returncode == 1
+    assert "401" in reader.stderr
+
+
+def test_sas_urls_install_with_pip(stack: Stack, tmp_path: Path) -> None:
+    wheel = build_wheel("cli-sas", "2.0")
+    (tmp_path / wheel.filename).write_bytes(wheel.data)
+    assert wheelvault(stack, "upload", "--wait", str(tmp_path / wheel.filename)).returncode == 0
+    printed = wheelvault(stack, "sas", "cli-sas>=2")
+    assert printed.returncode == 0, printed.stderr
+    (url,) = printed.stdout.split()
+    home = tmp_path / "home"
+    python = clients.new_venv(tmp_path / "venv", home)
+    installed = clients.pip(python, home, "install", "--no-index", url)
+    assert installed.returncode == 0, installed.output
+    assert clients.installed_version(python, "cli-sas", home) == "2.0"
+    as_json = json.loads(wheelvault(stack, "sas", "--json", "cli-sas==2.0").stdout)
+    assert as_json["version"] == "2.0"
+
+
+def test_yank_unyank_delete_reindex(stack: Stack, tmp_path: Path) -> None:
+    wheels = [build_wheel("cli-admin", v) for v in ("1.0", "2.0")]
+    for wheel in wheels:
+        (tmp_path / wheel.filename).write_bytes(wheel.data)
+    uploaded = wheelvault(stack, "upload", "--wait", *(str(tmp_path / w.filename) for w in wheels))
+    assert uploaded.returncode == 0, uploaded.stderr
+
+    yanked = wheelvault(stack, "yank", "cli-admin", "--version", "2.0", "--reason", "bad build")
+    assert yanked.stdout.strip() == f"yanked {wheels[1].filename}"
+    resolved = json.loads(wheelvault(stack, "sas", "--json", "cli-admin").stdout)
+    assert resolved["version"] == "1.0"
+    assert wheelvault(stack, "unyank", "cli-admin", "--file", wheels[1].filename).returncode == 0
+    assert json.loads(wheelvault(stack, "sas", "--json", "cli-admin").stdout)["version"] == "2.0"
+
+    deleted = wheelvault(stack, "delete", "cli-admin", wheels[1].filename)
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(wheelvault(stack, "sas", "--json", "cli-admin").stdout)["version"] == "1.0"
+    again = wheelvault(stack, "upload", str(tmp_path / wheels[1].filename))
+    assert again.returncode == 1
+    assert "filename-tombstoned" in again.stderr
+
+    assert wheelvault(stack, "reindex").stdout.strip() == "reindex: nothing to change"
+    missing = wheelvault(stack, "yank", "cli-admin", "--version", "9.9")
+    assert missing.returncode == 1
+    assert "no files for version 9.9" in missing.stderr
