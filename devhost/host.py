@@ -1,28 +1,34 @@
-"""A small local Functions host: serves the app's HTTP-trigger functions at their routes.
+"""A small local Functions host: the app's HTTP functions at their routes, blob triggers and timers.
 
 Azure Functions Core Tools cannot be installed everywhere we develop and test, so this host
-runs ``function_app.app`` (or any ``FunctionApp``) the way Azure does for HTTP: routes and
-methods from the binding metadata, ``host.json``'s ``routePrefix``, a real
-``azure.functions.HttpRequest`` in and ``HttpResponse`` out, settings from
-``local.settings.json``. Auth levels are logged, not enforced: our functions are anonymous and
-check wheelvault tokens themselves. See ``devhost/localhost/routes.py`` for the routing rules
-and how they differ from the real host.
+runs ``function_app.app`` (or any ``FunctionApp``) the way Azure does: routes and methods from
+the binding metadata, ``host.json``'s ``routePrefix``, a real ``azure.functions.HttpRequest``
+in and ``HttpResponse`` out, settings from ``local.settings.json``. Auth levels are logged, not
+enforced: our functions are anonymous and check wheelvault tokens themselves. See
+``devhost/localhost/routes.py`` for the routing rules and how they differ from the real host.
 
-    python -m devhost.host [--host H] [--port P] [--settings FILE]
+Blob-trigger functions get each new blob of their container (polled, delivered at least once,
+retried, then quarantined: ``localhost/watcher.py``); timer functions run on their NCRONTAB
+schedule (``localhost/timers.py``); ``POST /admin/functions/{name}`` runs any non-HTTP
+function now (``localhost/admin.py``). Each invocation logs one line on
+``devhost.host.functions``.
+
+    python -m devhost.host [--host H] [--port P] [--settings FILE] [--no-triggers] ...
 
 prints ``wheelvault host ready url=http://127.0.0.1:7071`` and the functions, then serves until
 SIGINT/SIGTERM. Start-up problems (port in use, bad settings file) print one line, exit 2.
+``LocalHost`` used from code leaves blob watching and timers off unless ``triggers=True``, so a
+test that drives a function by hand is not raced by the watcher.
 
-Layout, and where later parts plug in without touching the HTTP code:
+Layout:
 
 * ``localhost/functions.py`` indexes *every* function (trigger type, bindings, handler) once;
-  ``LocalHost.functions`` is the list a blob-trigger watcher or a timer scheduler will read.
+  ``LocalHost.functions`` is that list.
 * ``localhost/messages.py`` defines ``Request``/``Reply`` and the ``Endpoint`` protocol;
-  ``LocalHost.add_endpoint`` puts an endpoint before the function routes, which is where
-  ``POST /admin/functions/{name}`` (run a non-HTTP function now) will go.
+  ``LocalHost.add_endpoint`` puts an endpoint before the function routes (the admin API is one).
 * ``localhost/server.py`` is the transport only; ``localhost/router.py`` the function routes.
-* Background parts (blob watcher, timers) will be started and stopped next to the server in
-  :meth:`LocalHost.start` / :meth:`LocalHost.stop`.
+* ``localhost/background.py`` plans the blob and timer functions and starts and stops their
+  threads next to the server in :meth:`LocalHost.start` / :meth:`LocalHost.stop`.
 """
 
 from __future__ import annotations
@@ -43,6 +49,16 @@ from types import FrameType, TracebackType
 
 import azure.functions as func
 
+from devhost.localhost.admin import AdminEndpoint
+from devhost.localhost.background import Background
+from devhost.localhost.blobs import (
+    DEFAULT_QUARANTINE,
+    MAX_ATTEMPTS,
+    POLL_SECONDS,
+    RETRY_DELAYS,
+    BlobFunction,
+    BlobOptions,
+)
 from devhost.localhost.functions import (
     FunctionInfo,
     FunctionProblem,
@@ -62,6 +78,7 @@ from devhost.localhost.settings import (
     find_settings,
     read_values,
 )
+from devhost.localhost.timers import TimerFunction
 
 __all__ = ["HostConfigError", "HostStartError", "LocalHost", "SettingsFileError", "main"]
 
@@ -80,12 +97,18 @@ class HostStartError(Exception):
 
 
 class LocalHost:
-    """The app's HTTP functions served from background threads of this process.
+    """The app's functions run from background threads of this process.
 
     Construction reads the settings file into ``os.environ`` (before the app is imported, so
-    module-level code sees them) and indexes the functions; :meth:`start` listens.
+    module-level code sees them), indexes the functions and resolves their trigger settings;
+    :meth:`start` listens and, when enabled, starts blob watching and timers.
     ``FunctionApp.get_functions()`` may be called only once per app, so a caller that already
     holds the functions passes them as ``functions`` instead of ``app``.
+
+    ``triggers`` turns blob watching and timers on (off by default for code; the CLI turns
+    them on); ``blob_triggers``/``timer_triggers`` override it for one kind. ``poll_interval``,
+    ``retry_delays`` (seconds after failed attempt 1, 2, ...), ``max_attempts`` and
+    ``quarantine_container`` shape blob delivery; tests shorten the delays.
     """
 
     def __init__(
@@ -99,8 +122,23 @@ class LocalHost:
         load_settings: bool = True,
         host_json: Path | None = ROOT / "host.json",
         max_body_bytes: int = MAX_BODY_BYTES,
+        triggers: bool = False,
+        blob_triggers: bool | None = None,
+        timer_triggers: bool | None = None,
+        poll_interval: float = POLL_SECONDS,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        max_attempts: int = MAX_ATTEMPTS,
+        quarantine_container: str = DEFAULT_QUARANTINE,
     ) -> None:
         self.host, self._port, self._max_body_bytes = host, port, max_body_bytes
+        blob_options = BlobOptions(  # validates the values before anything else happens
+            poll_interval=poll_interval,
+            retry_delays=tuple(retry_delays),
+            max_attempts=max_attempts,
+            quarantine_container=quarantine_container,
+        )
+        self._blob_triggers = triggers if blob_triggers is None else blob_triggers
+        self._timer_triggers = triggers if timer_triggers is None else timer_triggers
         if load_settings:
             _load_settings(Path(settings) if settings is not None else None)
         if functions is None:
@@ -108,10 +146,33 @@ class LocalHost:
         self.functions: tuple[FunctionInfo, ...] = tuple(index_functions(functions))
         served, problems = http_functions(self.functions, route_prefix(host_json))
         self.http_functions: tuple[HttpFunction, ...] = tuple(served)
-        self.problems: tuple[FunctionProblem, ...] = tuple(problems)
         self._async_loop = EventLoopThread()
+        self._background = Background(
+            self.functions,
+            os.environ,
+            self._async_loop,
+            blob_options,
+            blobs=self._blob_triggers,
+            timers=self._timer_triggers,
+        )
+        self.blob_functions: tuple[BlobFunction, ...] = tuple(
+            w.function for w in self._background.watchers
+        )
+        self.timer_functions: tuple[TimerFunction, ...] = tuple(
+            t.function for t in self._background.timers
+        )
+        order = {id(info): n for n, info in enumerate(self.functions)}
+        self.problems: tuple[FunctionProblem, ...] = tuple(
+            sorted((*problems, *self._background.problems), key=lambda p: order[id(p.info)])
+        )
         self._router = FunctionRouter(served, self._async_loop)
-        self._endpoints: list[Endpoint] = []
+        self._admin = AdminEndpoint(
+            self.functions,
+            problems={p.info.name: p.reason for p in self.problems},
+            blobs=self._background.watchers,
+            timers=self._background.timers,
+        )
+        self._endpoints: list[Endpoint] = [self._admin]
         self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -147,12 +208,18 @@ class LocalHost:
         )
         self._thread.daemon = True
         self._thread.start()
+        self._background.start()
         self._log_functions()
         logger.info("local host listening on %s", self.url)
         return self
 
     def stop(self) -> None:
-        """Stop accepting, let running requests finish (bounded), release the port."""
+        """Stop accepting, let running requests and invocations finish, join every thread.
+
+        Requests in progress get a bounded grace period; blob deliveries, timer runs and admin
+        runs already started finish (a function cannot be interrupted), queued ones are dropped
+        and delivered again next time.
+        """
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
@@ -162,6 +229,8 @@ class LocalHost:
         server.stop_connections(STOP_GRACE_SECONDS)
         if thread is not None:
             thread.join()
+        self._admin.close()
+        self._background.stop()
         self._async_loop.stop()
 
     def __enter__(self) -> LocalHost:
@@ -201,7 +270,8 @@ class LocalHost:
                 methods = ",".join(sorted(function.methods)) if function.methods else "ALL"
                 lines.append(f"  {info.name}: [{methods}] {base}/{function.template.text}")
             else:
-                lines.append(f"  {info.name}: {info.trigger_type} (not run by this host yet)")
+                text = self._background.describe(info) or f"{info.trigger_type} (not run here)"
+                lines.append(f"  {info.name}: {text}")
         return lines
 
     def _log_functions(self) -> None:
@@ -212,8 +282,22 @@ class LocalHost:
                 function.template.text,
                 function.auth_level,
             )
+        for watcher in self._background.watchers:
+            logger.info(
+                "function %s: blob trigger on %s %s",
+                watcher.function.name,
+                watcher.function.path,
+                "watched" if self._blob_triggers else "not watched (blob triggers are off)",
+            )
+        for timer in self._background.timers:
+            logger.info(
+                "function %s: timer on %r (UTC) %s",
+                timer.function.name,
+                timer.function.schedule.text,
+                "scheduled" if self._timer_triggers else "not scheduled (timers are off)",
+            )
         for problem in self.problems:
-            logger.error("function %s is not served: %s", problem.info.name, problem.reason)
+            logger.error("function %s is not run: %s", problem.info.name, problem.reason)
 
 
 def _load_settings(path: Path | None) -> None:
@@ -277,7 +361,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        host = LocalHost(host=args.host, port=args.port, settings=args.settings).start()
+        host = LocalHost(
+            host=args.host,
+            port=args.port,
+            settings=args.settings,
+            blob_triggers=not (args.no_triggers or args.no_blob_triggers),
+            timer_triggers=not (args.no_triggers or args.no_timers),
+            poll_interval=args.poll_interval,
+            quarantine_container=args.quarantine_container,
+        ).start()
     except (HostStartError, SettingsFileError, HostConfigError) as exc:
         print(f"wheelvault host: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_START_FAILED
@@ -296,7 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m devhost.host",
-        description="Serve the function app's HTTP functions locally, as the Functions host does.",
+        description="Run the function app locally, as the Functions host does: HTTP routes, "
+        "blob triggers, timers and POST /admin/functions/{name}.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     parser.add_argument(
@@ -307,7 +400,33 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         help="settings file (default: local.settings.json, else local.settings.sample.json)",
     )
+    parser.add_argument(
+        "--no-triggers", action="store_true", help="neither watch blobs nor run timers"
+    )
+    parser.add_argument("--no-blob-triggers", action="store_true", help="do not watch blobs")
+    parser.add_argument("--no-timers", action="store_true", help="do not run timers")
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        default=POLL_SECONDS,
+        help=f"seconds between listings of a watched container (default {POLL_SECONDS})",
+    )
+    parser.add_argument(
+        "--quarantine-container",
+        default=DEFAULT_QUARANTINE,
+        help=f"where blobs whose function kept failing go (default {DEFAULT_QUARANTINE})",
+    )
     return parser.parse_args(argv)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 60 seconds")
+    return value
 
 
 if __name__ == "__main__":

@@ -254,8 +254,21 @@ class HttpServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.stopping = False
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, remembered until it has ended (socket closed and all),
+        so that :meth:`stop_connections` can wait for every one: a stopped host leaves no
+        thread behind."""
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self._lock:
+            self._workers = [worker for worker in self._workers if worker.is_alive()]
+            self._workers.append(thread)
+        thread.start()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall on some networks.
@@ -294,15 +307,16 @@ class HttpServer(ThreadingHTTPServer):
         with self._lock:
             self.stopping = True
             connections = dict(self._connections)
+            workers = list(self._workers)  # a superset: also threads just closing their socket
         for connection in connections:
             try:
                 connection.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
         deadline = time.monotonic() + grace_seconds
-        for thread in connections.values():
+        for thread in workers:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        if any(thread.is_alive() for thread in connections.values()):
+        if any(thread.is_alive() for thread in workers):
             logger.warning("stopped with requests still running after %.0fs", grace_seconds)
 
 

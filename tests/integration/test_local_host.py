@@ -524,9 +524,12 @@ def test_port_in_use_is_a_clear_error() -> None:
         local.stop()  # harmless when it never started
 
 
-def test_the_real_function_app_is_listed_without_error() -> None:
+def test_the_real_function_app_is_listed_without_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.support.functions import registered  # shares the one get_functions() call
 
+    # The settings the bindings name (as Azure, the host refuses functions without them).
+    monkeypatch.setenv("WHEELVAULT_STORAGE", "UseDevelopmentStorage=true")
+    monkeypatch.setenv("WHEELVAULT_ROTATION_SCHEDULE", "0 0 * * * *")
     functions = registered()
     local = LocalHost(functions=functions.values(), port=0, load_settings=False)
     assert local.problems == ()
@@ -537,7 +540,10 @@ def test_the_real_function_app_is_listed_without_error() -> None:
     with local:
         listing = local.describe()
         assert len(listing) == len(functions)
-        assert "  publish_upload: blobTrigger (not run by this host yet)" in listing
+        assert (
+            "  publish_upload: blobTrigger uploads/{name} (not watched: blob triggers are off; "
+            "POST /admin/functions/publish_upload runs it)"
+        ) in listing
         for function in local.http_functions:  # routePrefix "" in host.json: at the root
             assert f"{local.url}/{function.template.text}" in "\n".join(listing)
             assert not function.template.text.startswith("api/")
@@ -605,7 +611,11 @@ def test_cli_prints_ready_line_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         listing = lines.rest()
     assert returncode == 0, stderr
     assert listing.startswith("functions:\n")
-    assert "  publish_upload: blobTrigger (not run by this host yet)\n" in listing
+    # Its settings file names no storage: listed as in error, as Azure would, and not run.
+    assert (
+        "  publish_upload: error: app setting WHEELVAULT_STORAGE (the blob connection) is not set\n"
+        in listing
+    )
     assert "Traceback" not in stderr
     assert "GET /no-such-route 404" in stderr
     assert "SECRET" not in stderr
