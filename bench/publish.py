@@ -33,13 +33,13 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from devhost.azurite import API_VERSION, start_azurite
+from devhost.wheels import build_wheel
 from shared.core import layout
 from shared.core.pages import build_project_page, render_project_html, render_project_json
 from shared.core.records import FileRecord
 from shared.services.app import Services, build_services, install_services
 from shared.settings import Settings
 from tests.support.functions import blob_event, handler
-from tests.support.wheels import build_wheel
 
 RESULTS = Path(__file__).parent / "results" / "publish.json"
 WHEEL_SIZES = {"100KB": 100 * 1024, "10MB": 10 * 1024 * 1024}

@@ -17,8 +17,8 @@ import pytest
 from devhost.azurite import API_VERSION
 from devhost.stack import Stack
 from devhost.stack.config import Ports
+from devhost.wheels import build_wheel
 from tests.support import clients
-from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.e2e
 

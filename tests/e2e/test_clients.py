@@ -19,6 +19,7 @@ import pytest
 
 from devhost.azurite import Azurite
 from devhost.host import LocalHost
+from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.tokens import Policy, Scope
@@ -26,7 +27,6 @@ from shared.services.app import get_services, reset_services
 from tests.fixtures.vault import VaultStandinProcess
 from tests.support import clients
 from tests.support.functions import blob_event, handler, registered
-from tests.support.wheels import BuiltWheel, build_wheel
 
 pytestmark = pytest.mark.e2e
 

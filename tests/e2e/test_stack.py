@@ -28,11 +28,11 @@ from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import API_VERSION, connection_string
 from devhost.stack import PUBLISHER, READER, Ports, Stack
+from devhost.wheels import build_wheel
 from shared.adapters.secretstore import LocalStandinCredential, SecretStore
 from shared.core import layout
 from shared.services.tokens import Tokens
 from tests.support import clients
-from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.e2e
 

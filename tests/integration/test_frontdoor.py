@@ -16,13 +16,13 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
+from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.tokens import Policy, Scope
 from shared.services.app import Services, get_services, reset_services
 from tests.fixtures.vault import VaultStandinProcess
 from tests.support.functions import blob_event, handler
-from tests.support.wheels import BuiltWheel, build_wheel
 
 pytestmark = pytest.mark.integration
 

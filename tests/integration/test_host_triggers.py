@@ -36,11 +36,11 @@ from devhost.localhost import ncrontab
 from devhost.localhost.functions import index_functions
 from devhost.localhost.invoke import EventLoopThread
 from devhost.localhost.timers import TimerRunner, plan_timer
+from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from tests.support import trigger_app
 from tests.support.trigger_app import CONNECTION, SECRET_IN_ERROR, calls
-from tests.support.wheels import build_wheel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST_RETRIES = (0.05, 0.1, 0.2, 0.4)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.errors import NotFound
@@ -18,7 +19,6 @@ from tests.integration.test_publish import (
     root_projects,
     snapshot,
 )
-from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.integration
 

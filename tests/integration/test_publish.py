@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from packaging.utils import NormalizedName
 
+from devhost.wheels import BuiltWheel, build_wheel, zip_bytes
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.errors import RejectCode
@@ -19,7 +20,6 @@ from shared.core.records import FileRecord
 from shared.services.app import get_services
 from shared.services.pages import IndexPages
 from tests.support.functions import blob_event, function, handler
-from tests.support.wheels import BuiltWheel, build_wheel, zip_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -15,15 +15,7 @@ import pytest
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name
 
-from shared.core.errors import RejectCode, Rejection
-from shared.core.wheel import (
-    MAX_BLOB_NAME_LENGTH,
-    Limits,
-    WheelInfo,
-    check_upload_name,
-    inspect_wheel,
-)
-from tests.support.wheels import (
+from devhost.wheels import (
     ZIP_DATE_TIME,
     BuiltWheel,
     Member,
@@ -34,6 +26,14 @@ from tests.support.wheels import (
     record_hash,
     with_record,
     zip_bytes,
+)
+from shared.core.errors import RejectCode, Rejection
+from shared.core.wheel import (
+    MAX_BLOB_NAME_LENGTH,
+    Limits,
+    WheelInfo,
+    check_upload_name,
+    inspect_wheel,
 )
 
 DEMO = "demo-1.0-py3-none-any.whl"

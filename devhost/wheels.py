@@ -1,4 +1,4 @@
-"""Build real wheels in code, for unit, integration, benchmark and end-to-end tests.
+"""Build real wheels in code: for the tests, the benchmarks and `python -m devhost.sample`.
 
 There are no binary fixtures: every wheel is made here, deterministically (fixed zip
 timestamps and attributes, seeded payload), so the same arguments always give the same
