@@ -51,6 +51,7 @@ run: deps
 bench: deps
 	$(PY) -m bench.publish
 	$(PY) -m bench.tokens
+	$(PY) -m bench.front_door
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

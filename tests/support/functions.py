@@ -20,7 +20,7 @@ _lock = threading.Lock()
 
 @functools.cache
 def _registered() -> dict[str, Any]:
-    return {f.get_function_name(): f for f in app.get_functions()}
+    return {str(f.get_function_name()): f for f in app.get_functions()}
 
 
 def registered() -> dict[str, Any]:
