@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # This machine's pip is preconfigured with extra local package sources; isolate from them so
 # a fresh machine and CI install exactly the same thing, from PyPI.
 PIP_ISOLATED := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null
-PY_SOURCES := shared functions function_app.py devhost
+PY_SOURCES := shared functions function_app.py devhost bench
 
 .PHONY: help deps run test lint types pytest bench clean
 

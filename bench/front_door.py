@@ -67,7 +67,6 @@ other work shows up in every timing (the byte counts do not depend on it).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import http.client
 import importlib.metadata
@@ -96,6 +95,7 @@ from urllib.parse import SplitResult, urlsplit
 import azure.functions as func
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bench.stats import basic_header, summary
 from devhost.azurite import API_VERSION, ROOT, Azurite, free_port, start_azurite
 from devhost.host import LocalHost
 from devhost.keyvault import VaultStandin
@@ -125,27 +125,6 @@ CLIENT_TIMEOUT = 600.0
 
 
 # -- figures ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[int], q: float) -> int:
-    """Nearest-rank percentile of `values` (0 <= q <= 1)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def summary(timings_ns: list[int], unit: str) -> dict[str, float]:
-    """p50/p99/mean/max of nanosecond timings, in `unit` ("us" or "ms")."""
-    scale = {"us": 1_000, "ms": 1_000_000}[unit]
-    return {
-        f"p50_{unit}": round(percentile(timings_ns, 0.50) / scale, 3),
-        f"p99_{unit}": round(percentile(timings_ns, 0.99) / scale, 3),
-        f"mean_{unit}": round(statistics.fmean(timings_ns) / scale, 3),
-        f"max_{unit}": round(max(timings_ns) / scale, 3),
-    }
-
-
-def basic_header(user: str, token: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode("ascii")
 
 
 # -- the stack -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from bench.stats import percentile
 from devhost.azurite import API_VERSION, start_azurite
 from devhost.wheels import build_wheel
 from shared.core import layout
@@ -56,11 +57,6 @@ class RequestCounter:
     def __call__(self, request: Any) -> None:
         with self._lock:
             self.count += 1
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def median_ms(action: Callable[[], object], runs: int = 20) -> float:
@@ -198,8 +194,8 @@ def run(sizes: list[int], samples: int, out: Path) -> dict[str, Any]:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    for projects, base in baselines.items():
-        print(f"azurite alone at {projects:>6} projects: {base}")
+    for index_size, base in baselines.items():
+        print(f"azurite alone at {index_size:>6} projects: {base}")
     return result
 
 

@@ -29,7 +29,6 @@ verifier, sets them.
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import json
 import logging
@@ -47,6 +46,7 @@ from typing import Any
 
 from azure.keyvault.secrets import SecretClient
 
+from bench.stats import basic_header, summary
 from devhost.keyvault import LocalVaultCredential, VaultStandin
 from shared.adapters.secretstore import SecretStore
 from shared.core.tokens import ALPHABET, Policy, Scope, new_token, secret_name, token_name
@@ -87,28 +87,6 @@ class Clock:
 
     def advance(self, delta: timedelta) -> None:
         self.now += delta
-
-
-def percentile(values: list[int], q: float) -> int:
-    """Nearest-rank percentile of `values` (0 <= q <= 1)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def summary(timings_ns: list[int], unit: str) -> dict[str, float]:
-    """p50/p99/mean/max of nanosecond timings, in `unit` ("us" or "ms")."""
-    scale = {"us": 1_000, "ms": 1_000_000}[unit]
-    return {
-        f"p50_{unit}": round(percentile(timings_ns, 0.50) / scale, 3),
-        f"p99_{unit}": round(percentile(timings_ns, 0.99) / scale, 3),
-        f"mean_{unit}": round(statistics.fmean(timings_ns) / scale, 3),
-        f"max_{unit}": round(max(timings_ns) / scale, 3),
-    }
-
-
-def basic_header(name: str, token: str) -> str:
-    """What pip sends for `https://<name>:<token>@host/simple/`."""
-    return "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode("ascii")
 
 
 def time_calls(

@@ -34,13 +34,10 @@ Layout:
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
-import ipaddress
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Iterable, Sequence
@@ -49,6 +46,7 @@ from types import FrameType, TracebackType
 
 import azure.functions as func
 
+from devhost.listening import bind_error, public_url
 from devhost.localhost.admin import AdminEndpoint
 from devhost.localhost.background import Background
 from devhost.localhost.blobs import (
@@ -183,7 +181,7 @@ class LocalHost:
     @property
     def url(self) -> str:
         """Base URL clients use, e.g. ``http://127.0.0.1:7071``; a wildcard bind → loopback."""
-        return _public_url(self.host, self.port)
+        return public_url("http", self.host, self.port)
 
     @property
     def port(self) -> int:
@@ -201,7 +199,7 @@ class LocalHost:
                 (self.host, self._port), self.dispatch, max_body_bytes=self._max_body_bytes
             )
         except OSError as exc:
-            raise HostStartError(_bind_error(self.host, self._port, exc)) from exc
+            raise HostStartError(bind_error(self.host, self._port, exc)) from exc
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="devhost-http"
@@ -317,29 +315,6 @@ def _import_app() -> func.FunctionApp:
     if not isinstance(app, func.FunctionApp):
         raise TypeError("function_app.app is not an azure.functions.FunctionApp")
     return app
-
-
-def _bind_error(host: str, port: int, exc: OSError) -> str:
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host {host}"
-    if exc.errno == errno.EADDRINUSE:
-        return f"port {port} on {host} is already in use; pick another with --port"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"address {host} is not available on this machine"
-    if exc.errno == errno.EACCES:
-        return f"not allowed to listen on {host}:{port}"
-    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-
-
-def _public_url(host: str, port: int) -> str:
-    """The URL clients should use; a wildcard bind is reached through loopback."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return f"http://{host}:{port}"
-    if address.is_unspecified:
-        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
-    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

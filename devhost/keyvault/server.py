@@ -15,8 +15,6 @@ echo raw request lines.
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import json
 import logging
 import socket
@@ -30,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from devhost.listening import bind_error, public_url
 
 from .api import DEFAULT_TENANT_ID, MAX_PAGE_SIZE, ApiRequest, ApiResponse, VaultApi
 from .certs import TlsFiles, ensure_tls_files, server_ssl_context
@@ -162,7 +162,7 @@ class _TlsHttpServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
         try:
-            self.public_url = _public_url(address[0], self.server_address[1])
+            self.public_url = public_url("https", address[0], self.server_address[1])
             self.api = make_api(self.public_url)
         except BaseException:
             self.server_close()
@@ -322,32 +322,7 @@ class VaultStandin:
         try:
             return _TlsHttpServer((self.host, self._port), context, make_api)
         except OSError as exc:
-            raise StandinStartError(_bind_error(self.host, self._port, exc)) from exc
-
-
-def _bind_error(host: str, port: int, exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return f"port {port} on {host} is already in use; pick another with --port"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"address {host} is not available on this machine"
-    if exc.errno == errno.EACCES:
-        return f"not allowed to listen on {host}:{port}"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host {host}"
-    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-
-
-def _public_url(host: str, port: int) -> str:
-    """The URL clients should use; a wildcard bind is reached through loopback."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return f"https://{host}:{port}"
-    if address.is_unspecified:
-        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
-    if address.version == 6:
-        return f"https://[{address}]:{port}"
-    return f"https://{address}:{port}"
+            raise StandinStartError(bind_error(self.host, self._port, exc)) from exc
 
 
 def _loggable_path(target: str) -> str:
