@@ -4,11 +4,15 @@ operator use them."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,3 +137,43 @@ def test_yank_unyank_delete_reindex(stack: Stack, tmp_path: Path) -> None:
     missing = wheelvault(stack, "yank", "cli-admin", "--version", "9.9")
     assert missing.returncode == 1
     assert "no files for version 9.9" in missing.stderr
+
+
+def test_rotation_through_the_admin_endpoint_keeps_the_old_token_working(stack: Stack) -> None:
+    """Run the timer function now, as Core Tools' admin API does, on a token that is due."""
+    created = wheelvault(
+        stack, "token", "create", "rotating-e2e", "--scope", "read", "--rotate-after", "PT1S"
+    )
+    assert created.returncode == 0, created.stderr
+    old = created.stdout.strip()
+    time.sleep(1.5)  # the token is now due (rotate-after one second, overlap the default 7 days)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    run = urllib.request.Request(
+        f"{stack.public_url}/admin/functions/rotate_tokens", data=b"{}", method="POST"
+    )
+    with opener.open(run, timeout=30) as reply:
+        assert reply.status == 202
+    deadline = time.monotonic() + 30
+    new = old
+    while new == old and time.monotonic() < deadline:
+        time.sleep(0.5)
+        new = wheelvault(stack, "token", "show", "rotating-e2e").stdout.strip()
+    assert new != old, "the rotation timer did not create a new value"
+
+    def status_with(token: str) -> int:
+        request = urllib.request.Request(f"{stack.public_url}/simple/")
+        credential = base64.b64encode(f"x:{token}".encode()).decode()
+        request.add_header("Authorization", f"Basic {credential}")
+        try:
+            with opener.open(request, timeout=30) as reply:
+                return int(reply.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert status_with(old) == 200  # the overlap: the old value still works
+    deadline = time.monotonic() + 15  # the host may have cached the token's versions briefly
+    while status_with(new) != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert status_with(new) == 200
+    url = wheelvault(stack, "token", "url", "rotating-e2e").stdout.strip()
+    assert new in url  # the companion index-URL secret follows the new value
