@@ -95,7 +95,7 @@ from urllib.parse import SplitResult, urlsplit
 import azure.functions as func
 from packaging.utils import NormalizedName, canonicalize_name
 
-from bench.stats import basic_header, summary
+from bench.common import basic_header, positive, summary
 from devhost.azurite import API_VERSION, ROOT, Azurite, free_port, start_azurite
 from devhost.host import LocalHost
 from devhost.keyvault import VaultStandin
@@ -1143,13 +1143,6 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{one['seconds']:>9.2f}  {kinds}"
             )
         print(f"  {client:<7}pypiserver / wheelvault: {runs['ratio_pypiserver_to_wheelvault']:g}×")
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from bench.stats import percentile
+from bench.common import RequestCounter, percentile
 from devhost.azurite import API_VERSION, start_azurite
 from devhost.wheels import build_wheel
 from shared.core import layout
@@ -45,18 +44,6 @@ from tests.support.functions import blob_event, handler
 RESULTS = Path(__file__).parent / "results" / "publish.json"
 WHEEL_SIZES = {"100KB": 100 * 1024, "10MB": 10 * 1024 * 1024}
 FILES_IN_TARGET = 5
-
-
-class RequestCounter:
-    """Counts storage REST requests (the SDK calls this hook once per HTTP request)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Any) -> None:
-        with self._lock:
-            self.count += 1
 
 
 def median_ms(action: Callable[[], object], runs: int = 20) -> float:

@@ -37,7 +37,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -46,7 +45,7 @@ from typing import Any
 
 from azure.keyvault.secrets import SecretClient
 
-from bench.stats import basic_header, summary
+from bench.common import RequestCounter, basic_header, positive, summary
 from devhost.keyvault import LocalVaultCredential, VaultStandin
 from shared.adapters.secretstore import SecretStore
 from shared.core.tokens import ALPHABET, Policy, Scope, new_token, secret_name, token_name
@@ -62,18 +61,6 @@ CLOCK_ADVANCE = timedelta(days=30, hours=1)
 READER = "bench-read"
 UNKNOWN_NAME = "bench-nobody"
 BACK_TO_BACK_CALLS = 5
-
-
-class RequestCounter:
-    """Counts vault HTTP requests (the SDK calls this hook once per request it sends)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Any) -> None:
-        with self._lock:
-            self.count += 1
 
 
 class Clock:
@@ -402,13 +389,6 @@ def print_table(result: dict[str, Any]) -> None:
         f"goal: warm verify p99 < {goal['warm_p99_us_below']:g} µs in-process: {verdict} "
         f"(p99 {goal['warm_p99_us']:.3f} µs)"
     )
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,12 @@
-"""Figures and request helpers shared by the benchmarks."""
+"""What the benchmarks share: figures, request counting, the auth header, argument types."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import statistics
-from typing import TypeVar
+import threading
+from typing import Any, TypeVar
 
 Number = TypeVar("Number", int, float)
 
@@ -29,3 +31,23 @@ def summary(timings_ns: list[int], unit: str) -> dict[str, float]:
 def basic_header(user: str, token: str) -> str:
     """What pip sends for `https://<user>:<token>@host/simple/`."""
     return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode("ascii")
+
+
+class RequestCounter:
+    """Counts HTTP requests an Azure SDK client sends: pass it as `raw_request_hook`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any) -> None:
+        with self._lock:
+            self.count += 1
+
+
+def positive(text: str) -> int:
+    """argparse type: a whole number of at least one."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
