@@ -38,7 +38,7 @@ lint: $(VENV)/.installed
 types: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict $(PY_SOURCES)
 
-pytest: deps
+pytest: deps infra-tools
 	$(VENV)/bin/pytest
 
 test: deps lint types pytest
@@ -54,5 +54,17 @@ bench: deps
 	$(PY) -m bench.front_door
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 	@echo "kept .local/ (make run's packages, tokens and logs): rm -rf .local to start afresh"
+
+# checkov (tests/infra scans the Bicep with it) pins an old `packaging`, so it lives in a
+# virtualenv of its own; tests find it at .venv-checkov/bin/checkov. About 30 s to install.
+.PHONY: infra-tools
+CHECKOV_VENV := .venv-checkov
+
+infra-tools: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: infra/checkov-requirements.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(PIP_ISOLATED) $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/checkov-requirements.txt
+	touch $@

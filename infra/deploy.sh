@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Deploy wheelvault with the Azure CLI alone (what `azd up` does, step by step):
+#
+#   infra/deploy.sh RESOURCE_GROUP LOCATION [ENVIRONMENT_NAME]
+#
+# 1. the resource group; 2. main.bicep (storage, vault, Flex Consumption app, monitoring,
+# roles); 3. the code, as a zip built remotely; 4. eventgrid.bicep (needs the published code);
+# 5. prints the next steps. Running it again updates everything in place.
+#
+# Optional environment:
+#   WHEELVAULT_CUSTOM_URL               public base URL (custom domain) instead of the app's URL
+#   WHEELVAULT_PUBLISHER_PRINCIPAL_ID   object id that may write to `uploads` directly (RBAC)
+#   WHEELVAULT_PUBLISHER_PRINCIPAL_TYPE User, Group or ServicePrincipal (default ServicePrincipal)
+#   WHEELVAULT_ADMIN_PRINCIPAL_ID       who manages tokens and the index (default: you, if `az`
+#                                       is signed in as a user; a service principal must set it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage="usage: infra/deploy.sh RESOURCE_GROUP LOCATION [ENVIRONMENT_NAME]"
+group=${1:?$usage}
+location=${2:?$usage}
+environment=${3:-$group}
+
+az account show --query name --output tsv > /dev/null || {
+    echo "not signed in: run az login first" >&2
+    exit 1
+}
+admin=${WHEELVAULT_ADMIN_PRINCIPAL_ID:-$(az ad signed-in-user show --query id --output tsv 2> /dev/null || true)}
+
+echo "1/5 resource group $group in $location" >&2
+az group create --name "$group" --location "$location" --output none
+
+echo "2/5 infrastructure (infra/main.bicep)" >&2
+# main.parameters.json holds azd's ${...} placeholders; every one is given a value here.
+az deployment group create \
+    --resource-group "$group" \
+    --name wheelvault-main \
+    --template-file infra/main.bicep \
+    --parameters @infra/main.parameters.json \
+    --parameters \
+        environmentName="$environment" \
+        location="$location" \
+        adminPrincipalId="$admin" \
+        publicUrl="${WHEELVAULT_CUSTOM_URL:-}" \
+        publisherPrincipalId="${WHEELVAULT_PUBLISHER_PRINCIPAL_ID:-}" \
+        publisherPrincipalType="${WHEELVAULT_PUBLISHER_PRINCIPAL_TYPE:-ServicePrincipal}" \
+    --output none
+
+output() {
+    az deployment group show --resource-group "$group" --name wheelvault-main \
+        --query "properties.outputs.$1.value" --output tsv
+}
+app=$(output AZURE_FUNCTION_APP_NAME)
+public_url=$(output PUBLIC_URL)
+vault_url=$(output VAULT_URL)
+blob_endpoint=$(output STORAGE_BLOB_ENDPOINT)
+export AZURE_RESOURCE_GROUP="$group"
+export AZURE_FUNCTION_APP_NAME="$app"
+STORAGE_ACCOUNT_NAME=$(output STORAGE_ACCOUNT_NAME)
+EVENT_GRID_SYSTEM_TOPIC_NAME=$(output EVENT_GRID_SYSTEM_TOPIC_NAME)
+export STORAGE_ACCOUNT_NAME EVENT_GRID_SYSTEM_TOPIC_NAME
+
+echo "3/5 code -> $app (remote build installs requirements.txt)" >&2
+# Only what the app runs: the entry point, host.json, requirements.txt and the two packages.
+build=$(mktemp -d)
+trap 'rm -rf "$build"' EXIT
+python3 - "$build/app.zip" <<'PY'
+import sys
+import zipfile
+from pathlib import Path
+
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as bundle:
+    for name in ("function_app.py", "host.json", "requirements.txt"):
+        bundle.write(name)
+    for package in ("shared", "functions"):
+        for path in sorted(Path(package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                bundle.write(path)
+PY
+az functionapp deployment source config-zip \
+    --resource-group "$group" \
+    --name "$app" \
+    --src "$build/app.zip" \
+    --build-remote true \
+    --output none
+
+echo "4/5 Event Grid subscription (infra/eventgrid.bicep)" >&2
+infra/eventgrid.sh
+
+echo "5/5 done" >&2
+cat <<EOF
+
+wheelvault is up at $public_url (health: $public_url/health)
+
+Create the first tokens (needs Key Vault Secrets Officer on the vault; adminPrincipalId has it):
+  .venv/bin/wheelvault --vault-url $vault_url --public-url $public_url \\
+      token create ci-publisher --scope publish --description "CI uploads"
+  .venv/bin/wheelvault --vault-url $vault_url --public-url $public_url \\
+      token create readers --scope read
+  .venv/bin/wheelvault --vault-url $vault_url --public-url $public_url token url readers
+
+Hand a publisher an upload route, either
+  - a publish token: wheelvault upload --url $public_url --token "\$TOKEN" dist/*.whl
+    (POST /sas/upload gives a create-only SAS for uploads/<file>), or
+  - RBAC: deploy again with WHEELVAULT_PUBLISHER_PRINCIPAL_ID=<object id>; that principal gets
+    Storage Blob Data Contributor on the uploads container only and uploads with
+    az storage blob upload --auth-mode login --blob-endpoint $blob_endpoint -c uploads -f FILE.whl
+
+Check an upload (operator, Storage Blob Data Contributor from adminPrincipalId):
+  .venv/bin/wheelvault --storage-url $blob_endpoint status FILE.whl
+EOF

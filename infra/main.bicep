@@ -1,0 +1,535 @@
+// wheelvault in Azure: storage without shared keys, Key Vault in RBAC mode, a Flex Consumption
+// function app that reaches both through one user-assigned managed identity, and monitoring.
+//
+// Deployed to an existing resource group (`az deployment group create`, or `azd up`). The Event
+// Grid subscription that feeds the blob trigger is in eventgrid.bicep: it needs the blob
+// extension's system key, which exists only once the code is published.
+//
+// Kept to the Bicep syntax pycep-parser (and so checkov) reads: `@allowed` rather than union
+// types, no spread, child resources top-level with `parent:`. See infra/README.md.
+
+targetScope = 'resourceGroup'
+
+@description('Name of the environment (azd env name); part of every resource name and tag.')
+@minLength(1)
+@maxLength(40)
+param environmentName string
+
+@description('Azure region; Flex Consumption must be available there.')
+param location string = resourceGroup().location
+
+@description('Base URL consumers use, e.g. https://pkgs.example.com. Empty: the function app URL.')
+param publicUrl string = ''
+
+@description('Optional principal that may publish by writing to the uploads container directly.')
+param publisherPrincipalId string = ''
+
+@description('Kind of the publisher principal.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param publisherPrincipalType string = 'ServicePrincipal'
+
+@description('Optional operator (usually you): manages tokens in the vault and yanks, deletes or reindexes.')
+param adminPrincipalId string = ''
+
+@description('Kind of the operator principal.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param adminPrincipalType string = 'User'
+
+@description('Uploads larger than this are quarantined as too-large (at most 10 GiB).')
+@minValue(1)
+@maxValue(10737418240)
+param maxUploadBytes int = 104857600
+
+@description('Seconds the token verifier trusts what it read from the vault.')
+@minValue(0)
+@maxValue(3600)
+param tokenCacheSeconds int = 60
+
+@description('NCRONTAB schedule (six fields, UTC) of the token rotation timer.')
+param rotationSchedule string = '0 0 * * * *'
+
+@description('Lifetime of a download or upload SAS.')
+@minValue(30)
+@maxValue(3600)
+param sasExpirySeconds int = 600
+
+@description('Cache-Control max-age of index pages.')
+@minValue(0)
+@maxValue(86400)
+param pageCacheSeconds int = 60
+
+@description('Replication of the storage account: geo-redundant by default, as it holds the only copy of the packages.')
+@allowed([
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+  'Standard_ZRS'
+  'Standard_LRS'
+])
+param storageSku string = 'Standard_GRS'
+
+@description('Most instances the Flex Consumption plan may scale out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory of each Flex Consumption instance.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Days the Log Analytics workspace keeps logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+// Globally unique names (storage, vault, app) from the subscription, group and environment.
+var suffix = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = {
+  'azd-env-name': environmentName
+  app: 'wheelvault'
+}
+
+// Container names the code uses (shared/core/layout.py), the one Flex Consumption deploys the
+// code package to, and the one Event Grid writes undeliverable events to.
+var uploadsContainerName = 'uploads'
+var indexContainerName = 'index'
+var quarantineContainerName = 'quarantine'
+var deploymentContainerName = 'app-package'
+var deadLetterContainerName = 'eventgrid-deadletter'
+
+// Built-in role definition ids (the same in every tenant).
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity: the app reaches storage, the vault and Application Insights as this identity only.
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-wv-${suffix}'
+  location: location
+  tags: tags
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage: the index itself, the host's own state and the code package. No account keys at all:
+// every client (the app, the host, Event Grid, publishers) authenticates with Entra ID, and the
+// SAS the app hands out are user-delegation SAS.
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:Default action Allow: pip and uv download from anywhere through the SAS redirects, and Flex Consumption without a VNet has no fixed outbound addresses; every request needs Entra ID or a user-delegation SAS
+  // checkov:skip=CKV_AZURE_59:Public network access: see CKV_AZURE_35
+  // checkov:skip=CKV_AZURE_43:The name is 'stwv' and the 13 lowercase alphanumerics of uniqueString(): valid, but checkov cannot evaluate the interpolation
+  name: 'stwv${suffix}'
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: storageSku
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    // A deleted or overwritten blob (a page, a record) can be recovered for a week.
+    isVersioningEnabled: true
+    deleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+    containerDeleteRetentionPolicy: {
+      enabled: true
+      days: 7
+    }
+  }
+}
+
+resource uploadsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: uploadsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource indexContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: indexContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource quarantineContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: quarantineContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key Vault: the access tokens (wvtoken-*, wvindexurl-*). RBAC only, no access policies; a
+// deleted vault or secret can be recovered for 90 days and never purged early.
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109:Default action Allow: Flex Consumption without a VNet has no fixed outbound addresses to allow; every request needs an Entra token and an RBAC role on this vault
+  // checkov:skip=CKV_AZURE_189:Public network access: see CKV_AZURE_109
+  name: 'kv-wv-${suffix}'
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring: Application Insights on a Log Analytics workspace, with local (key) auth off, so
+// telemetry is accepted only from the identity (Monitoring Metrics Publisher below).
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: 'log-wv-${suffix}'
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: logRetentionDays
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-wv-${suffix}'
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    DisableLocalAuth: true
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Function app on Flex Consumption (FC1): Linux, Python 3.11, code from a blob container read
+// with the identity. Runtime and scale live in functionAppConfig, not in app settings.
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption needs always-ready instances (a standing cost); the functions are stateless and Event Grid retries for a day
+  name: 'plan-wv-${suffix}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222:Public network access is how pip, uv and poetry reach the index; every route but /health checks a wheelvault token
+  // checkov:skip=CKV_AZURE_17:Client certificates cannot work for pip, uv or poetry; the routes check wheelvault tokens (HTTP Basic) instead
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales on demand (maximumInstanceCount); a standing minimum would mean always-ready instances, a cost this index does not need
+  // checkov:skip=CKV_AZURE_213:No platform health probe: it would call /health (storage and vault) on every instance every minute and keep the app from scaling to zero; point an external availability test at /health instead
+  name: 'func-wv-${suffix}'
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identity.id}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+  // The code package container must exist, and the host reads storage as the identity from
+  // its first start: create the container and grant the roles first.
+  dependsOn: [
+    deploymentContainer
+    appBlobOwner
+    appQueueContributor
+  ]
+}
+
+// The app's own URL (the host name is chosen by the platform), and the one consumers use.
+var functionUrl = 'https://${functionApp.properties.defaultHostName}'
+var publicBaseUrl = empty(publicUrl) ? functionUrl : publicUrl
+
+// App settings are a child resource so WHEELVAULT_PUBLIC_URL can default to the app's own host
+// name. Names are those of local.settings.sample.json and shared/settings.py; the connection
+// string forms (AzureWebJobsStorage, WHEELVAULT_STORAGE) are absent on purpose: no shared keys.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov reads every Microsoft.Web/sites/config as if it were the site's web config; these
+  // checks are about settings this resource (app settings) cannot hold:
+  // checkov:skip=CKV_AZURE_13:Easy Auth would demand an Entra sign-in pip cannot do; wheelvault checks its own tokens in code
+  // checkov:skip=CKV_AZURE_63:App Service file-system HTTP logs do not exist on Flex Consumption; requests are logged to Application Insights
+  // checkov:skip=CKV_AZURE_65:Detailed error pages are an IIS/App Service feature; the functions answer JSON errors
+  // checkov:skip=CKV_AZURE_66:Failed request tracing is an IIS/App Service feature; failures go to Application Insights
+  // checkov:skip=CKV_AZURE_80:Not a .NET app: the runtime is Python 3.11 (functionAppConfig.runtime)
+  // checkov:skip=CKV_AZURE_88:Flex Consumption uses no Azure Files content share; the code package is in a blob container
+  // checkov:skip=CKV_AZURE_222:Public network access: see the same waiver on functionApp
+  parent: functionApp
+  name: 'appsettings'
+  properties: {
+    // The host's own storage (leases, blob receipts, poison queue), as the identity.
+    AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+    AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identity.properties.clientId
+    // The blob trigger's connection (connection=WHEELVAULT_STORAGE) and the app's blob client.
+    WHEELVAULT_STORAGE__blobServiceUri: storage.properties.primaryEndpoints.blob
+    WHEELVAULT_STORAGE__queueServiceUri: storage.properties.primaryEndpoints.queue
+    WHEELVAULT_STORAGE__credential: 'managedidentity'
+    WHEELVAULT_STORAGE__clientId: identity.properties.clientId
+    WHEELVAULT_MAX_UPLOAD_BYTES: string(maxUploadBytes)
+    WHEELVAULT_VAULT_URL: vault.properties.vaultUri
+    WHEELVAULT_VAULT_CREDENTIAL: 'managedidentity'
+    WHEELVAULT_VAULT_CLIENT_ID: identity.properties.clientId
+    WHEELVAULT_PUBLIC_URL: publicBaseUrl
+    WHEELVAULT_TOKEN_CACHE_SECONDS: string(tokenCacheSeconds)
+    WHEELVAULT_ROTATION_SCHEDULE: rotationSchedule
+    WHEELVAULT_SAS_EXPIRY_SECONDS: string(sasExpirySeconds)
+    WHEELVAULT_PAGE_CACHE_SECONDS: string(pageCacheSeconds)
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+  }
+  dependsOn: [
+    appSecretsOfficer
+    appMetricsPublisher
+  ]
+}
+
+// No basic-auth publishing: deployments authenticate with Entra ID (az, azd).
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event Grid system topic on the storage account. Its subscription is in eventgrid.bicep; the
+// topic is here so its identity's role on the dead-letter container exists well before then.
+
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+  name: 'evgt-wv-${suffix}'
+  location: location
+  tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    source: storage.id
+    topicType: 'Microsoft.Storage.StorageAccounts'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role assignments, least privilege. Names are deterministic, so redeploying is a no-op.
+
+// Blob Data Owner (not Contributor): the host's blob trigger and timer take blob leases and the
+// app asks for user-delegation keys; Owner is what the Functions host documents for its storage.
+resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Queues: the blob trigger's poison-blob handling and the host's internal queues.
+resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Secrets Officer on this vault only: the verifier reads tokens, the rotation timer writes them.
+resource appSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Telemetry with Entra ID auth (DisableLocalAuth), on this component only.
+resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, identity.id, roles.monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Event Grid writes undeliverable events, as the topic's identity, to this one container.
+resource topicDeadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deadLetterContainer.id, systemTopic.id, roles.storageBlobDataContributor)
+  scope: deadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: systemTopic.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Optional: a publisher (a CI identity) that writes wheels into uploads, and nothing else.
+resource publisherUploads 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(publisherPrincipalId)) {
+  name: guid(uploadsContainer.id, publisherPrincipalId, roles.storageBlobDataContributor)
+  scope: uploadsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: publisherPrincipalId
+    principalType: publisherPrincipalType
+  }
+}
+
+// Optional: the operator creates the first tokens (wheelvault token create) on this vault ...
+resource adminSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(adminPrincipalId)) {
+  name: guid(vault.id, adminPrincipalId, roles.keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    principalId: adminPrincipalId
+    principalType: adminPrincipalType
+  }
+}
+
+// ... and reads or changes the index (wheelvault status, yank, delete, reindex).
+resource adminIndexContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(adminPrincipalId)) {
+  name: guid(storage.id, adminPrincipalId, roles.storageBlobDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: adminPrincipalId
+    principalType: adminPrincipalType
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs: azd stores them in the environment (the postdeploy hook reads them); deploy.sh prints
+// them. Upper case, as azd expects.
+
+output AZURE_LOCATION string = location
+output AZURE_FUNCTION_APP_NAME string = functionApp.name
+output FUNCTION_URL string = functionUrl
+output PUBLIC_URL string = publicBaseUrl
+output VAULT_URL string = vault.properties.vaultUri
+output STORAGE_ACCOUNT_NAME string = storage.name
+output STORAGE_BLOB_ENDPOINT string = storage.properties.primaryEndpoints.blob
+output EVENT_GRID_SYSTEM_TOPIC_NAME string = systemTopic.name
