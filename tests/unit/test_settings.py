@@ -95,3 +95,15 @@ def test_local_settings_sample_sets_every_local_setting() -> None:
     identity_only = {n for n in names if n.startswith(f"{STORAGE_CONNECTION}__")}
     assert identity_only  # the rule below must not pass vacuously
     assert sorted(names - identity_only - set(sample["Values"])) == []
+
+
+def test_readme_configuration_table_names_every_setting() -> None:
+    from pathlib import Path
+
+    from shared.settings import Settings
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## The local stack")]
+    names = [field.alias or name for name, field in Settings.model_fields.items()]
+    assert len(names) > 10
+    assert [n for n in names if f"| `{n}` |" not in table] == []
