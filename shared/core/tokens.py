@@ -155,6 +155,11 @@ class Policy:
         )
 
 
+def expired(expires_on: datetime | None, now: datetime) -> bool:
+    """A version with no expiry never expires; one whose expiry has come is expired."""
+    return expires_on is not None and expires_on <= now
+
+
 @dataclass(frozen=True)
 class VersionState:
     """What rotation needs to know about one version of a token secret."""
@@ -170,7 +175,7 @@ class VersionState:
         return (self.generation, self.created_on)
 
     def usable(self, now: datetime) -> bool:
-        return self.enabled and (self.expires_on is None or now < self.expires_on)
+        return self.enabled and not expired(self.expires_on, now)
 
 
 def generation(tags: Mapping[str, str] | None) -> int:
@@ -211,9 +216,7 @@ def plan_rotation(versions: list[VersionState], policy: Policy, now: datetime) -
         due = now >= newest.expires_on - parse_duration(policy.overlap)
     else:
         due = now - newest.created_on >= parse_duration(policy.rotate_after)
-    expired = tuple(
-        sorted(v.version for v in enabled if v.expires_on is not None and v.expires_on <= now)
-    )
+    past_expiry = tuple(sorted(v.version for v in enabled if expired(v.expires_on, now)))
     return RotationPlan(
-        create_version=due or not newest.usable(now), disable=expired, revoked=False
+        create_version=due or not newest.usable(now), disable=past_expiry, revoked=False
     )

@@ -30,6 +30,7 @@ from shared.core.tokens import (
     Scope,
     TokenFormatError,
     VersionState,
+    expired,
     generation,
     index_url_secret_name,
     new_token,
@@ -261,11 +262,11 @@ class Tokens:
         companion = self.store.versions(index_url_secret_name(name))
         if self._sync_index_url(name, versions, companion, known=known):
             report.index_urls_updated.append(name)
-        for expired in plan.disable:
-            self.store.set_enabled(secret_name(name), expired, False)
+        for done_with in plan.disable:
+            self.store.set_enabled(secret_name(name), done_with, False)
             report.disabled_versions += 1
         for version in companion:
-            if version.enabled and version.expires_on is not None and version.expires_on <= now:
+            if version.enabled and expired(version.expires_on, now):
                 self.store.set_enabled(index_url_secret_name(name), version.version, False)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -277,7 +278,7 @@ class Tokens:
         return versions
 
     def _usable(self, version: SecretVersion, now: datetime) -> bool:
-        return version.enabled and (version.expires_on is None or now < version.expires_on)
+        return version.enabled and not expired(version.expires_on, now)
 
     def _newest_value(self, name: str, versions: list[SecretVersion]) -> str | None:
         now = self.clock()
@@ -458,9 +459,7 @@ class TokenVerifier:
         now = self.clock()
         granted = None
         for known in entry.versions:
-            if hmac.compare_digest(known.digest, digest) and (
-                known.expires_on is None or now < known.expires_on
-            ):
+            if hmac.compare_digest(known.digest, digest) and not expired(known.expires_on, now):
                 granted = known.scope
         return granted
 
@@ -510,9 +509,7 @@ class TokenVerifier:
         now = self.clock()
         known = []
         for version in self.store.versions(secret_name(name)):
-            if not version.enabled or (
-                version.expires_on is not None and version.expires_on <= now
-            ):
+            if not version.enabled or expired(version.expires_on, now):
                 continue
             if version.tags.get("wheelvault") != "token":
                 continue
