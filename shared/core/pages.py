@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from shared.core.records import FileRecord, format_upload_time
 
@@ -159,13 +158,3 @@ def render_root_json(page: RootPage) -> bytes:
     return _json_document(
         {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in page.projects]}
     )
-
-
-def parse_root_json(data: bytes) -> tuple[NormalizedName, ...]:
-    """The project names a stored root page lists (for checks and the front door)."""
-    document = json.loads(data)
-    return tuple(canonicalize_name(entry["name"]) for entry in document["projects"])
-
-
-def version_key(version: str) -> Version:
-    return Version(version)
