@@ -33,6 +33,7 @@ class FileRecord(BaseModel):
     yanked: bool = False
     yanked_reason: str | None = None
     source: str = ""
+    warnings: tuple[str, ...] = ()  # what the validator found odd but harmless
 
     @field_validator("project")
     @classmethod

@@ -76,6 +76,7 @@ class WheelInfo:
     requires_python: str | None  # METADATA Requires-Python, validated, as written (stripped)
     metadata: bytes  # the exact METADATA bytes, unmodified
     metadata_sha256: str  # hex sha256 of `metadata`
+    warnings: tuple[str, ...] = ()  # odd but harmless findings, kept in the record
 
 
 # --------------------------------------------------------------------------- upload name

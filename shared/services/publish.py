@@ -172,6 +172,7 @@ class Publisher:
             requires_python=info.requires_python,
             metadata_sha256=info.metadata_sha256,
             source=f"{layout.UPLOADS}/{name}",
+            warnings=info.warnings,
         )
         # Sidecar before record: a page lists a file once its record exists, and everything a
         # page links to must already be there.
