@@ -45,9 +45,13 @@ log = logging.getLogger("wheelvault.tokens")
 TOKEN_CONTENT_TYPE = "application/vnd.wheelvault.token"  # noqa: S105 - a media type
 INDEX_URL_CONTENT_TYPE = "text/uri-list"
 MIN_REFRESH_SECONDS = 5.0
-"""A token that matches no cached version forces a fresh vault read, at most this often per
-token: a version created elsewhere is picked up at once, and a flood of bad tokens costs the
-vault one read per token name every few seconds, not one per request."""
+"""A value that matches none of a known token's cached versions forces a fresh vault read, at most
+this often per token: a version created elsewhere (a rotation) is picked up on its first request,
+and a flood of forged values costs the vault one listing per token name every few seconds, not one
+per request. Names the vault does not know are re-read at most this long after their last read."""
+VERIFY_SECONDS = 8.0
+"""All the vault reads one request's token check makes end within this: past it the request fails
+(503) rather than wait, well within the 10 s promised to clients."""
 
 
 class TokenError(Exception):
@@ -352,6 +356,7 @@ class Tokens:
 
 @dataclass(frozen=True)
 class _Known:
+    version: str
     digest: bytes
     scope: Scope
     expires_on: datetime | None
@@ -361,6 +366,8 @@ class _Known:
 class _Entry:
     fetched_at: float
     versions: tuple[_Known, ...]
+    forced_at: float = float("-inf")
+    """When an unseen value last forced a re-read of this name (the per-name rate limit)."""
 
 
 class _MissBudget:
@@ -440,8 +447,8 @@ class TokenVerifier:
         if entry is None:
             return None
         granted = self._match(entry, digest)
-        if granted is None and self.monotonic() - entry.fetched_at >= MIN_REFRESH_SECONDS:
-            fresh = self._entry(name, max_age=0.0)
+        if granted is None:
+            fresh = self._reread(name, entry)
             granted = self._match(fresh, digest) if fresh is not None else None
         return name if granted is not None and granted.allows(scope) else None
 
@@ -463,8 +470,23 @@ class TokenVerifier:
                 granted = known.scope
         return granted
 
-    def _entry(self, name: str, *, max_age: float) -> _Entry | None:
-        """The cached versions of `name`, read from the vault when older than `max_age`.
+    def _reread(self, name: str, entry: _Entry) -> _Entry | None:
+        """A value `entry` does not know: read the name again, unless that was done lately.
+
+        For a known name the limit counts only re-reads forced this way, so a rotation's new value
+        works on its first request however recently the cache was filled.
+        """
+        now = self.monotonic()
+        last = entry.forced_at if entry.versions else entry.fetched_at
+        if now - last < MIN_REFRESH_SECONDS:
+            return None
+        return self._entry(name, max_age=0.0, newer_than=now)
+
+    def _entry(
+        self, name: str, *, max_age: float, newer_than: float | None = None
+    ) -> _Entry | None:
+        """The cached versions of `name`, read from the vault when older than `max_age`
+        (or, with `newer_than`, unless read after that instant: a forced re-read).
 
         None when `name` is not cached and the budget for new names is spent.
         """
@@ -478,9 +500,17 @@ class TokenVerifier:
         with gate:  # concurrent misses for one name share one vault read
             with self._lock:
                 cached = self._cached(name)
-                if cached is not None and self.monotonic() - cached.fetched_at < max(max_age, 0.5):
+                if cached is not None and (
+                    cached.fetched_at > newer_than
+                    if newer_than is not None
+                    else self.monotonic() - cached.fetched_at < max(max_age, 0.5)
+                ):
                     return cached
-            entry = _Entry(self.monotonic(), self._fetch(name))
+            fetched_at = self.monotonic()
+            forced_at = newer_than if newer_than is not None else None
+            if forced_at is None:
+                forced_at = cached.forced_at if cached is not None else float("-inf")
+            entry = _Entry(fetched_at, self._fetch(name, cached), forced_at)
             with self._lock:
                 self._remember(name, entry)
             return entry
@@ -505,21 +535,27 @@ class TokenVerifier:
         while len(table) > (self.MAX_ENTRIES if known else self.MAX_UNKNOWN):
             table.popitem(last=False)
 
-    def _fetch(self, name: str) -> tuple[_Known, ...]:
+    def _fetch(self, name: str, previous: _Entry | None) -> tuple[_Known, ...]:
+        """The usable versions of `name`, within one request's vault budget. A version's value
+        never changes, so only versions not seen before cost a value read."""
+        digests = {k.version: k.digest for k in previous.versions} if previous else {}
         now = self.clock()
         known = []
-        for version in self.store.versions(secret_name(name)):
-            if not version.enabled or expired(version.expires_on, now):
-                continue
-            if version.tags.get("wheelvault") != "token":
-                continue
-            try:
-                scope = Scope(version.tags.get("scope", ""))
-            except ValueError:
-                continue
-            value = self.store.value(secret_name(name), version.version)
-            if value is not None:
-                known.append(
-                    _Known(hashlib.sha256(value.encode()).digest(), scope, version.expires_on)
-                )
+        with self.store.within(VERIFY_SECONDS):
+            for version in self.store.versions(secret_name(name)):
+                if not version.enabled or expired(version.expires_on, now):
+                    continue
+                if version.tags.get("wheelvault") != "token":
+                    continue
+                try:
+                    scope = Scope(version.tags.get("scope", ""))
+                except ValueError:
+                    continue
+                digest = digests.get(version.version) or self._digest(name, version.version)
+                if digest is not None:
+                    known.append(_Known(version.version, digest, scope, version.expires_on))
         return tuple(known)
+
+    def _digest(self, name: str, version: str) -> bytes | None:
+        value = self.store.value(secret_name(name), version)
+        return None if value is None else hashlib.sha256(value.encode()).digest()

@@ -386,3 +386,52 @@ def test_a_flood_of_made_up_names_is_bounded(store: SecretStore, clock: Clock) -
     flood_reads = counting.reads - before
     assert flood_reads <= TokenVerifier.NEW_NAME_BURST + 10  # not one read per request
     assert check.verify(basic(value), Scope.READ) == name
+
+
+def test_a_rotated_value_works_on_the_very_next_request(
+    tokens: Tokens, store: SecretStore, clock: Clock
+) -> None:
+    """Issue 9 §4.4: the verifier has just cached the name's versions; `rotate` makes a new one;
+    the new value must not be refused while that cache is fresh."""
+    name = unique("fresh")
+    old = tokens.create(name, Policy(Scope.READ))
+    counting = CountingStore(store)
+    check = TokenVerifier(counting, cache_seconds=60, clock=clock)  # type: ignore[arg-type]
+    assert check.verify(basic(old), Scope.READ) == name
+    new = tokens.rotate(name)
+    assert check.verify(basic(new), Scope.READ) == name  # the very next request
+    assert check.verify(basic(old), Scope.READ) == name  # the overlap: both work
+    # The re-read listed the versions and fetched only the new value.
+    assert counting.reads == 2 + 2
+
+
+def test_forged_values_for_a_known_name_cost_one_listing_per_interval(
+    tokens: Tokens, store: SecretStore, clock: Clock
+) -> None:
+    """Unseen values re-read a known name at most once per MIN_REFRESH_SECONDS, and such a
+    re-read lists versions only (their values are already known)."""
+    from shared.services.tokens import MIN_REFRESH_SECONDS
+
+    name = unique("target")
+    value = tokens.create(name, Policy(Scope.READ))
+    counting = CountingStore(store)
+    now = [1000.0]
+    check = TokenVerifier(
+        counting,  # type: ignore[arg-type]
+        cache_seconds=3600,
+        clock=clock,
+        monotonic=lambda: now[0],
+    )
+    assert check.verify(basic(value), Scope.READ) == name
+    before = counting.reads
+    for _ in range(200):
+        assert check.verify(basic(new_token(name)), Scope.READ) is None
+    assert counting.reads - before == 1  # one listing, no value reads
+    now[0] += MIN_REFRESH_SECONDS / 2
+    for _ in range(50):
+        assert check.verify(basic(new_token(name)), Scope.READ) is None
+    assert counting.reads - before == 1  # still within the interval
+    now[0] += MIN_REFRESH_SECONDS
+    assert check.verify(basic(new_token(name)), Scope.READ) is None
+    assert counting.reads - before == 2
+    assert check.verify(basic(value), Scope.READ) == name  # the real value never stopped working
