@@ -16,7 +16,14 @@ class RejectCode(StrEnum):
     CORRUPT_ZIP = "corrupt-zip"  # truncated, unreadable central directory, bad CRC
     UNSAFE_PATH = "unsafe-path"  # absolute member path, "..", backslash, drive letter
     DUPLICATE_MEMBER = "duplicate-member"  # the same path twice in the archive
-    ZIP_BOMB = "zip-bomb"  # total uncompressed size or a member's ratio over the cap
+    ZIP_BOMB = "zip-bomb"  # total uncompressed size, overall ratio or member count over the cap
+    # A member whose unix mode (high 16 bits of the external attributes) says symbolic link:
+    # unzip recreates it as a link, so a later member can be written through it anywhere.
+    SYMLINK_MEMBER = "symlink-member"
+    # A device, fifo, socket or unknown unix file type: no installer can need one, and
+    # unzip as root would create a device node. Its own code, not unsafe-path (the path is
+    # fine) nor symlink-member (no write escapes through it): the fix differs too.
+    SPECIAL_FILE_MEMBER = "special-file-member"
     DIST_INFO_MISSING = "dist-info-missing"  # no {name}-{version}.dist-info directory
     DIST_INFO_MULTIPLE = "dist-info-multiple"  # more than one *.dist-info directory
     WHEEL_FILE_MISSING = "wheel-file-missing"  # no .dist-info/WHEEL
@@ -29,7 +36,7 @@ class RejectCode(StrEnum):
     REQUIRES_PYTHON_INVALID = "requires-python-invalid"  # not a valid PEP 440 specifier set
     RECORD_MISSING = "record-missing"  # no .dist-info/RECORD
     RECORD_INVALID = "record-invalid"  # RECORD is not valid CSV of path,hash,size
-    RECORD_MISMATCH = "record-mismatch"  # a dist-info file's hash or size differs from RECORD
+    RECORD_MISMATCH = "record-mismatch"  # any file's hash or size differs, or one side lacks it
     FILE_EXISTS = "file-exists"  # the filename is published already, with different bytes
     FILENAME_TOMBSTONED = "filename-tombstoned"  # the filename was deleted and cannot come back
     HANDLER_FAILED = "handler-failed"  # the publish function kept failing (local host poison path)
