@@ -4,16 +4,27 @@
     files/{project}/{filename}            the distribution, immutable once written
     files/{project}/{filename}.metadata   PEP 658 core metadata (exact METADATA bytes)
     records/{project}/{filename}.json     one record per file: the source of truth for pages
-    simple/index.html|json                the root page
-    simple/{project}/index.html|json      one page per project
-    tombstones/{filename}                 a deleted filename, never published again
+    dists/{project}/{key}.json            the claim: which filename a distribution is published
+                                          as; created create-only, first, so it is the guard
+    simple/index.json                     the root page (PEP 691 JSON)
+    simple/{project}/index.json           one page per project (PEP 691 JSON)
+    tombstones/{project}/{key}.json       a deleted distribution, never published again
+
+`{key}` is the distribution's identity (`distribution_key`): the normalised version, the build
+tag and the sorted set of tags. `Foo-1.0-py3-none-any.whl` and `foo-1.0.0-py3-none-any.whl` are
+one distribution, so they share a claim and a tombstone; another build or tag is another file.
+
+The stored JSON page is the one truth for both views of a page: the HTML view is rendered from it
+when served (cached per ETag), so the two cannot disagree. Blobs named `simple/**/index.html` and
+`tombstones/{filename}` are from older versions; `reindex` removes the first and carries the
+second over to the keyed form.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_version, parse_wheel_filename
 
 UPLOADS: Final = "uploads"
 INDEX: Final = "index"
@@ -23,6 +34,8 @@ CONTAINERS: Final = (UPLOADS, INDEX, QUARANTINE)
 ROOT_HTML: Final = "simple/index.html"
 ROOT_JSON: Final = "simple/index.json"
 RECORDS_PREFIX: Final = "records/"
+PAGES_PREFIX: Final = "simple/"
+TOMBSTONES_PREFIX: Final = "tombstones/"
 
 HTML_TYPE: Final = "text/html; charset=utf-8"
 JSON_PAGE_TYPE: Final = "application/vnd.pypi.simple.v1+json"
@@ -46,16 +59,47 @@ def record_path(project: NormalizedName, filename: str) -> str:
     return f"{record_prefix(project)}{filename}.json"
 
 
-def project_html(project: NormalizedName) -> str:
-    return f"simple/{project}/index.html"
+def legacy_html(project: NormalizedName | None) -> str:
+    """Where older versions stored an HTML page (None: the root); now rendered when served."""
+    return ROOT_HTML if project is None else f"simple/{project}/index.html"
 
 
 def project_json(project: NormalizedName) -> str:
     return f"simple/{project}/index.json"
 
 
+def distribution_key(filename: str) -> tuple[NormalizedName, str]:
+    """(project, key): what makes two wheel filenames the same distribution.
+
+    Spellings that name the same thing give the same key: the project is normalised, the
+    version canonical without trailing zeros (1.0 == 1.0.0), compressed tag sets expanded and
+    sorted. The build tag stays part of it. Raises InvalidWheelFilename for a non-wheel name.
+    """
+    project, version, build, tags = parse_wheel_filename(filename)
+    canonical = canonicalize_version(version, strip_trailing_zero=True)
+    build_tag = f"{build[0]}{build[1]}" if build else "_"  # build tags start with a digit
+    return project, f"{canonical}-{build_tag}-{'.'.join(sorted(str(t) for t in tags))}"
+
+
+def claim_path(filename: str) -> str:
+    project, key = distribution_key(filename)
+    return f"dists/{project}/{key}.json"
+
+
+def claim_prefix(project: NormalizedName) -> str:
+    return f"dists/{project}/"
+
+
 def tombstone_path(filename: str) -> str:
-    return f"tombstones/{filename}"
+    """The tombstone of `filename`'s distribution, however the filename spells it."""
+    project, key = distribution_key(filename)
+    return f"{TOMBSTONES_PREFIX}{project}/{key}.json"
+
+
+def legacy_tombstone_name(blob_name: str) -> str | None:
+    """The filename a tombstone of an older version stands for (`tombstones/{filename}`)."""
+    rest = blob_name.removeprefix(TOMBSTONES_PREFIX)
+    return rest if rest != blob_name and "/" not in rest else None
 
 
 def reason_path(quarantined_name: str) -> str:

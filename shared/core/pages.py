@@ -3,6 +3,11 @@
 One plain data structure per page (`ProjectPage`, `RootPage`) feeds both renderers, so the HTML
 and JSON views cannot drift apart. Output is deterministic: the same records give the same bytes,
 which is what lets `reindex` prove an index is correct by changing nothing.
+
+The stored JSON is the truth. `parse_project_json` / `parse_root_json` are the renderers' exact
+inverses (typed, strict), so a publish can read a page, change one file (`with_file`,
+`without_file`) and write it back without reading the records; the result is byte for byte what
+a full render from the records gives. The HTML view is rendered from the parsed JSON.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from shared.core.records import FileRecord, format_upload_time
 
@@ -41,10 +47,17 @@ class ProjectPage:
     versions: tuple[str, ...]
     files: tuple[FileLink, ...]
 
+    def file(self, filename: str) -> FileLink | None:
+        return next((f for f in self.files if f.filename == filename), None)
+
 
 @dataclass(frozen=True)
 class RootPage:
     projects: tuple[NormalizedName, ...]
+
+
+class PageFormatError(ValueError):
+    """A stored page is not what the renderer writes: `reindex` rebuilds it from the records."""
 
 
 def file_url(project: NormalizedName, filename: str) -> str:
@@ -53,19 +66,44 @@ def file_url(project: NormalizedName, filename: str) -> str:
 
 
 def build_project_page(project: NormalizedName, records: Iterable[FileRecord]) -> ProjectPage:
-    ordered = sorted(records, key=lambda r: (r.parsed_version, r.filename))
-    for record in ordered:
+    links = []
+    for record in records:
         if record.project != project:
             raise ValueError(f"record {record.filename!r} belongs to {record.project!r}")
-    versions = sorted({r.parsed_version for r in ordered})
+        links.append(file_link(record))
+    return project_page(project, links)
+
+
+def file_version(filename: str) -> Version:
+    """A file's version as its filename says: publishing made it equal to the record's."""
+    return parse_wheel_filename(filename)[1]
+
+
+def project_page(project: NormalizedName, links: Iterable[FileLink]) -> ProjectPage:
+    """The page for these files: ordered by version, then filename; `versions` derived.
+
+    Both the full render (from records) and a one-file change (from the stored page) end
+    here, which is why they give the same bytes.
+    """
+    ordered = sorted(links, key=lambda f: (file_version(f.filename), f.filename))
+    versions: dict[Version, str] = {}
+    for link in ordered:  # equal versions spelled apart (1.0, 1.0.0): the first one's spelling
+        versions.setdefault(file_version(link.filename), str(file_version(link.filename)))
     return ProjectPage(
-        name=project,
-        versions=tuple(str(v) for v in versions),
-        files=tuple(_link(r) for r in ordered),
+        name=project, versions=tuple(versions[v] for v in sorted(versions)), files=tuple(ordered)
     )
 
 
-def _link(record: FileRecord) -> FileLink:
+def with_file(page: ProjectPage, link: FileLink) -> ProjectPage:
+    """`page` with `link` added, or replacing the link of the same filename."""
+    return project_page(page.name, [*(f for f in page.files if f.filename != link.filename), link])
+
+
+def without_file(page: ProjectPage, filename: str) -> ProjectPage:
+    return project_page(page.name, [f for f in page.files if f.filename != filename])
+
+
+def file_link(record: FileRecord) -> FileLink:
     return FileLink(
         filename=record.filename,
         url=file_url(record.normalized_project, record.filename),
@@ -80,6 +118,14 @@ def _link(record: FileRecord) -> FileLink:
 
 def build_root_page(projects: Iterable[str]) -> RootPage:
     return RootPage(projects=tuple(sorted({canonicalize_name(p) for p in projects})))
+
+
+def with_project(page: RootPage, project: NormalizedName) -> RootPage:
+    return build_root_page([*page.projects, project])
+
+
+def without_project(page: RootPage, project: NormalizedName) -> RootPage:
+    return build_root_page(p for p in page.projects if p != project)
 
 
 def _html_document(title: str, links: list[str]) -> bytes:
@@ -158,3 +204,77 @@ def render_root_json(page: RootPage) -> bytes:
     return _json_document(
         {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in page.projects]}
     )
+
+
+# -- the inverse: stored JSON back into pages ------------------------------------------------
+
+
+def parse_project_json(data: bytes) -> ProjectPage:
+    """The ProjectPage that `render_project_json` wrote as `data`; PageFormatError otherwise."""
+    document = _object(_load(data), "the page")
+    name = _string(document, "name")
+    if canonicalize_name(name) != name:
+        raise PageFormatError(f"page name {name!r} is not normalised")
+    versions = tuple(_text(v, "a version") for v in _array(document, "versions"))
+    files = tuple(_parse_link(_object(f, "a file")) for f in _array(document, "files"))
+    return ProjectPage(name=canonicalize_name(name), versions=versions, files=files)
+
+
+def parse_root_json(data: bytes) -> RootPage:
+    """The RootPage that `render_root_json` wrote as `data`; PageFormatError otherwise."""
+    entries = _array(_object(_load(data), "the root page"), "projects")
+    names = [_string(_object(e, "a project"), "name") for e in entries]
+    return RootPage(projects=tuple(canonicalize_name(n) for n in names))
+
+
+def _parse_link(entry: dict[str, Any]) -> FileLink:
+    yanked = entry.get("yanked")
+    if not isinstance(yanked, bool | str):
+        raise PageFormatError(f"'yanked' is {yanked!r}")
+    size = entry.get("size")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise PageFormatError(f"'size' is {size!r}")
+    requires_python = entry.get("requires-python")
+    if requires_python is not None and not isinstance(requires_python, str):
+        raise PageFormatError(f"'requires-python' is {requires_python!r}")
+    return FileLink(
+        filename=_string(entry, "filename"),
+        url=_string(entry, "url"),
+        sha256=_string(_object(entry.get("hashes"), "'hashes'"), "sha256"),
+        requires_python=requires_python,
+        core_metadata_sha256=_string(_object(entry.get("core-metadata"), "metadata"), "sha256"),
+        size=size,
+        upload_time=_string(entry, "upload-time"),
+        # The renderer writes False, True (yanked, no reason) or the reason.
+        yanked=None if yanked is False else "" if yanked is True else yanked,
+    )
+
+
+def _load(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except ValueError as error:
+        raise PageFormatError(f"not JSON: {error}") from None
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PageFormatError(f"{what} is not a JSON object")
+    return value
+
+
+def _array(document: dict[str, Any], key: str) -> list[object]:
+    value = document.get(key)
+    if not isinstance(value, list):
+        raise PageFormatError(f"{key!r} is not a JSON array")
+    return value
+
+
+def _string(document: dict[str, Any], key: str) -> str:
+    return _text(document.get(key), repr(key))
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise PageFormatError(f"{what} is {value!r}, not a string")
+    return value

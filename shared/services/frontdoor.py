@@ -1,6 +1,6 @@
 """The front door: what pip, uv and poetry talk to.
 
-Pages are served as stored (rendered at publish time), negotiated per PEP 691, with ETags and
+Pages are served from stored JSON (HTML rendered from it), negotiated per PEP 691, with ETags and
 private caching. Files are never proxied: each download is a 302 to a short-lived, read-only SAS
 for exactly that blob, on another host, so clients drop their Basic credentials there. Every
 answer is a `Reply`; every refusal an `HttpProblem` with a status, a stable code and a message
@@ -34,6 +34,7 @@ from shared.core.negotiate import Representation, negotiate
 from shared.core.pages import build_root_page, render_root_html, render_root_json
 from shared.core.tokens import Scope
 from shared.core.wheel import check_upload_name
+from shared.services.pages import page_view
 from shared.services.tokens import TokenVerifier
 
 PROJECT_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
@@ -138,20 +139,21 @@ class FrontDoor:
         name = self._project(project)
         if name != project:
             return self._moved(request_url, name)
-        path = layout.project_json(name) if representation.is_json else layout.project_html(name)
+        path = layout.project_json(name)  # the one stored truth; HTML is rendered from it
         stored = self.store.get(layout.INDEX, path)
         if stored is None:
             raise HttpProblem(404, "not-found", f"no project named {name!r} in this index")
-        return self._page_reply(representation, stored.data, stored.etag, if_none_match)
+        data, etag = page_view(path, stored, html=not representation.is_json)
+        return self._page_reply(representation, data, etag, if_none_match)
 
     def _root(self, representation: Representation, if_none_match: str | None) -> Reply:
-        path = layout.ROOT_JSON if representation.is_json else layout.ROOT_HTML
-        stored = self.store.get(layout.INDEX, path)
+        stored = self.store.get(layout.INDEX, layout.ROOT_JSON)
         if stored is None:  # nothing published yet: an empty index, not an error
             empty = build_root_page([])
             data = render_root_json(empty) if representation.is_json else render_root_html(empty)
             return self._page_reply(representation, data, '"empty"', if_none_match)
-        return self._page_reply(representation, stored.data, stored.etag, if_none_match)
+        data, etag = page_view(layout.ROOT_JSON, stored, html=not representation.is_json)
+        return self._page_reply(representation, data, etag, if_none_match)
 
     def _page_reply(
         self, representation: Representation, data: bytes, etag: str, if_none_match: str | None

@@ -1,7 +1,8 @@
 """Index management: yank and un-yank, delete (with a tombstone), and reindex.
 
-Every operation changes records first and re-renders pages from them afterwards, so the
-records stay the single source of truth and `reindex` can always repair the pages.
+Every operation changes records first and then the page, by a one-file change read back from the
+records (a constant number of storage requests, whatever the project's size), so the records stay
+the single source of truth and `reindex` can always repair the pages.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
 from shared.core import layout
 from shared.core.errors import NotFound
+from shared.core.pages import file_version, parse_project_json
 from shared.core.records import FileRecord
 from shared.services.pages import MAX_ATTEMPTS, IndexPages, PageConflict
 from shared.services.publish import utc_now
@@ -51,9 +53,9 @@ class IndexAdmin:
     def delete_file(self, project: str, filename: str, *, reason: str = "") -> None:
         """Remove a file for good; its filename is tombstoned and can never be published again."""
         name = canonicalize_name(project)
+        tombstone = _tombstone(name, filename)
         record_path = layout.record_path(name, filename)
         stored = self.store.get(layout.INDEX, record_path)
-        tombstone = layout.tombstone_path(filename)
         if stored is None and self.store.info(layout.INDEX, tombstone) is None:
             raise NotFound(f"{filename!r} is not a file of project {name!r}")
         if stored is not None:
@@ -76,10 +78,10 @@ class IndexAdmin:
             except BlobExists:
                 pass  # an earlier, interrupted delete
             self.store.delete(layout.INDEX, record_path)
-        # Pages next, so no page links a file that is about to disappear; blobs last.
-        self.pages.refresh_project(name)
-        if not any(True for _ in self.store.list(layout.INDEX, layout.record_prefix(name))):
-            self.pages.refresh_root()
+        # Pages next, so no page links a file that is about to disappear; blobs last. The root
+        # loses the project only once its page is gone (also when a retry finds it gone).
+        self.pages.remove_file(name, filename)
+        self.pages.remove_project(name)
         self.store.delete(layout.INDEX, layout.metadata_path(name, filename))
         self.store.delete(layout.INDEX, layout.file_path(name, filename))
         log.info("deleted", extra={"wheelvault": {"project": name, "filename": filename}})
@@ -102,7 +104,7 @@ class IndexAdmin:
         targets = self._select(name, version, filename)
         for path in targets:
             self._update_record(path, yanked=yanked, reason=reason)
-        self.pages.refresh_project(name)
+        self.pages.update_files(name, lambda: self._read_records(targets))
         changed = [p.rsplit("/", 1)[-1].removesuffix(".json") for p in targets]
         log.info(
             "yanked" if yanked else "unyanked",
@@ -121,14 +123,21 @@ class IndexAdmin:
             wanted = Version(version)
         except InvalidVersion:
             raise NotFound(f"{version!r} is not a valid version") from None
+        # The release's files as the page lists them: one read, whatever the project's size.
+        page = self.store.get(layout.INDEX, layout.project_json(name))
+        files = parse_project_json(page.data).files if page is not None else ()
         paths = [
-            layout.record_path(name, r.filename)
-            for r in self.pages.load_records(name)
-            if r.parsed_version == wanted
+            layout.record_path(name, f.filename)
+            for f in files
+            if file_version(f.filename) == wanted
         ]
         if not paths:
             raise NotFound(f"project {name!r} has no files for version {version}")
         return sorted(paths)
+
+    def _read_records(self, paths: list[str]) -> list[FileRecord]:
+        blobs = [self.store.get(layout.INDEX, path) for path in paths]
+        return [FileRecord.from_json(b.data) for b in blobs if b is not None]
 
     def _update_record(self, path: str, *, yanked: bool, reason: str | None) -> None:
         for _ in range(MAX_ATTEMPTS):
@@ -147,3 +156,14 @@ class IndexAdmin:
             except BlobChanged:
                 continue
         raise PageConflict(f"record {path!r} kept changing")
+
+
+def _tombstone(project: NormalizedName, filename: str) -> str:
+    """The tombstone path of `filename`, or NotFound if it cannot be a file of `project`."""
+    try:
+        owner, _ = layout.distribution_key(filename)
+    except InvalidWheelFilename:
+        owner = None
+    if owner != project:
+        raise NotFound(f"{filename!r} is not a file of project {project!r}")
+    return layout.tombstone_path(filename)

@@ -1,42 +1,56 @@
-"""Keeping the stored pages equal to what the records say.
+"""Keeping the stored pages equal to what the records say, at a constant cost per change.
 
-Pages are re-rendered from a listing of records and written with an ETag compare-and-swap. The
-page's ETag is read *before* the records are listed: a writer whose listing missed someone's
-record then always holds an ETag that is already stale, so its write fails and it lists again.
-That is what keeps concurrent publishers from losing each other's files.
+Each page has one stored truth, its PEP 691 JSON, written with an ETag compare-and-swap; the HTML
+view is rendered from that JSON when served (`page_view`), so the two views cannot disagree.
+
+A publish, yank or delete changes one file: it reads the page with its ETag, applies the change
+to the parsed page and writes it back on that ETag; a 412 means someone else wrote in between, so
+it reads again and re-applies. That costs a few requests however large the project or the index
+is. Only `reindex` renders pages from a listing of every record, to prove or repair them; it reads
+the page's ETag *before* listing the records, so a listing that missed someone's record always
+comes with an ETag that is already stale.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore, StoredBlob
 from shared.core import layout
 from shared.core.pages import (
+    PageFormatError,
+    ProjectPage,
+    RootPage,
     build_project_page,
     build_root_page,
+    file_link,
+    parse_project_json,
+    parse_root_json,
     render_project_html,
     render_project_json,
     render_root_html,
     render_root_json,
+    with_file,
+    with_project,
+    without_file,
+    without_project,
 )
 from shared.core.records import FileRecord
 
 log = logging.getLogger("wheelvault.pages")
 
 MAX_ATTEMPTS = 200
-A = TypeVar("A")
-B = TypeVar("B")
-PageWrite = tuple[str, bytes, str, StoredBlob | None]  # path, bytes, content type, current
+ProjectChange = Callable[[ProjectPage], ProjectPage | None]  # None: nothing to change
+RootChange = Callable[[RootPage], RootPage | None]
 
 
 class PageConflict(RuntimeError):
@@ -44,7 +58,7 @@ class PageConflict(RuntimeError):
 
 
 class IndexPages:
-    """Renders and stores the simple-index pages from the records in the `index` container."""
+    """Changes and stores the simple-index pages in the `index` container."""
 
     def __init__(
         self, store: BlobStore, *, readers: int = 8, sleep: Callable[[float], None] = time.sleep
@@ -52,6 +66,150 @@ class IndexPages:
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="records")
         self._sleep = sleep
+
+    # -- one change, constant cost ---------------------------------------------------------
+
+    def add_file(self, record: FileRecord) -> bool:
+        """List a published file unless its page lists it already; True if the page changed.
+
+        A page that lists the file already is left alone: whatever changed the file since
+        (a yank) went through the page too, and must not be undone by a late redelivery.
+        A new project goes on the root page before its page exists (a crash in between leaves a
+        retry that still sees a new project) and is checked again after (see `remove_project`).
+        """
+        link = file_link(record)
+        project = record.normalized_project
+        return self._change_project(
+            project,
+            lambda page: None if page.file(link.filename) else with_file(page, link),
+            on_new_page=lambda: self.add_project(project),
+        )
+
+    def update_files(self, project: NormalizedName, read: Callable[[], list[FileRecord]]) -> bool:
+        """Show files as their records say now (yank, unyank); True if the page changed.
+
+        The records are read on every attempt, after the page: of two racing changes to one
+        record, the one that writes the page last has read the record last.
+        """
+
+        def change(page: ProjectPage) -> ProjectPage | None:
+            changed = page
+            for record in read():
+                link = file_link(record)
+                if changed.file(link.filename) != link:
+                    changed = with_file(changed, link)
+            return None if changed is page else changed
+
+        return self._change_project(project, change, on_new_page=lambda: self.add_project(project))
+
+    def remove_file(self, project: NormalizedName, filename: str) -> bool:
+        """Unlist a file; the page goes when its last file does. True if the page changed."""
+        return self._change_project(
+            project,
+            lambda page: without_file(page, filename) if page.file(filename) else None,
+            on_new_page=None,
+        )
+
+    def add_project(self, project: NormalizedName) -> bool:
+        return self._change_root(
+            lambda root: None if project in root.projects else with_project(root, project)
+        )
+
+    def remove_project(self, project: NormalizedName) -> bool:
+        """Take a project off the root page if it has no page (any more).
+
+        A publisher may create the page meanwhile: it adds the project to the root after
+        creating the page, and this checks for the page after removing the project. Each
+        writes first and reads the other's blob second, so one of them sees the other.
+        """
+        page_path = layout.project_json(project)
+
+        def change(root: RootPage) -> RootPage | None:
+            if project not in root.projects or self.store.info(layout.INDEX, page_path):
+                return None
+            return without_project(root, project)
+
+        removed = self._change_root(change)
+        if removed and self.store.info(layout.INDEX, page_path) is not None:
+            self.add_project(project)
+        return removed
+
+    def _change_project(
+        self,
+        project: NormalizedName,
+        change: ProjectChange,
+        on_new_page: Callable[[], object] | None,
+    ) -> bool:
+        path = layout.project_json(project)
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.store.get(layout.INDEX, path)
+            page, repaired = self._project_page(project, current)
+            changed = change(page)
+            if changed is None and not repaired:
+                return False
+            try:
+                if current is None and on_new_page is not None:
+                    on_new_page()
+                self._write_project(path, changed or page, current)
+                if current is None and on_new_page is not None:
+                    on_new_page()
+                return True
+            except (BlobChanged, BlobExists):
+                self._backoff(attempt)
+        raise PageConflict(f"project page {project!r} kept changing; giving up for this attempt")
+
+    def _project_page(
+        self, project: NormalizedName, current: StoredBlob | None
+    ) -> tuple[ProjectPage, bool]:
+        """The stored page, parsed; True with it if it had to be rebuilt (and must be written)."""
+        if current is None:
+            return build_project_page(project, []), False
+        try:
+            return parse_project_json(current.data), False
+        except PageFormatError:
+            # A page no renderer wrote: rebuild it from the records (the slow, sure way). It is
+            # written even if this change is in it already: a reindex may hold a stale listing
+            # and the page's ETag, and only a write makes its swap fail.
+            log.warning("unreadable page rebuilt", extra={"wheelvault": {"project": project}})
+            return build_project_page(project, self.load_records(project)), True
+
+    def _write_project(self, path: str, page: ProjectPage, current: StoredBlob | None) -> None:
+        if not page.files:
+            if current is not None and not self.store.delete(
+                layout.INDEX, path, if_match=current.etag
+            ):
+                raise BlobChanged(path)  # gone already: someone else changed it, look again
+            return
+        self._put(path, render_project_json(page), current)
+
+    def _change_root(self, change: RootChange) -> bool:
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.store.get(layout.INDEX, layout.ROOT_JSON)
+            root = parse_root_json(current.data) if current else build_root_page([])
+            changed = change(root)
+            if changed is None:
+                return False
+            try:
+                self._put(layout.ROOT_JSON, render_root_json(changed), current)
+                return True
+            except (BlobChanged, BlobExists):
+                self._backoff(attempt)
+        raise PageConflict("root page kept changing; giving up for this attempt")
+
+    def _put(self, path: str, data: bytes, current: StoredBlob | None) -> None:
+        self.store.put(
+            layout.INDEX,
+            path,
+            data,
+            content_type=layout.JSON_PAGE_TYPE,
+            create_only=current is None,
+            if_match=current.etag if current is not None else None,
+        )
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(random.uniform(0, min(0.5, 0.005 * (2 ** min(attempt, 7)))))
+
+    # -- the full render: reindex and repair only -------------------------------------------
 
     def load_records(self, project: NormalizedName) -> list[FileRecord]:
         names = [b.name for b in self.store.list(layout.INDEX, layout.record_prefix(project))]
@@ -64,116 +222,142 @@ class IndexPages:
             for p in self.store.list_prefixes(layout.INDEX, layout.RECORDS_PREFIX)
         )
 
-    def refresh_project(
-        self,
-        project: NormalizedName,
-        *,
-        includes: str | None = None,
-        before_first_page: Callable[[], object] | None = None,
-    ) -> bool:
-        """Make the project's pages match its records; True if a page was written or deleted.
+    def reindex(self) -> list[str]:
+        """Rebuild every page from the records; returns what changed.
 
-        `includes`: a filename whose record the caller has written. Once a stored page lists
-        it, any later write to that page is based on a later listing, so our job is done.
-        `before_first_page`: runs when the project has no page yet, before one is written (the
-        publisher adds the project to the root page there, so a crash cannot skip that step).
+        On a correct index this writes nothing at all, so it is safe to run any time. It also
+        carries an older version's layout over: stored HTML pages go, filename tombstones and
+        files without a claim get their keyed blobs.
         """
-        html_path, json_path = layout.project_html(project), layout.project_json(project)
+        projects = self.list_projects()
+        stored = {b.name for b in self.store.list(layout.INDEX, layout.PAGES_PREFIX)}
+        paged = {canonicalize_name(n.split("/")[1]) for n in stored if n.count("/") == 2}
+        changed: list[str] = []
+        for project in sorted(set(projects) | paged):
+            rewritten, records = self.rebuild_project(project)
+            if rewritten:
+                changed.append(project)
+            if self._claim_all(project, records):
+                changed.append(f"{project} (claims)")
+        if self.rebuild_root(projects):
+            changed.append("(root)")
+        changed += self._drop_html(stored) + self._carry_tombstones_over()
+        return changed
+
+    def rebuild_project(self, project: NormalizedName) -> tuple[bool, list[FileRecord]]:
+        """Render the page from every record: (whether the page changed, the records)."""
+        path = layout.project_json(project)
         for attempt in range(MAX_ATTEMPTS):
-            current_json, current_html = self._read_pair(json_path, html_path)
+            current = self.store.get(layout.INDEX, path)  # before the listing: see module doc
             records = self.load_records(project)
+            page = build_project_page(project, records)
+            stored = current.data if current is not None else None
+            if stored == (render_project_json(page) if records else None):
+                return False, records
             try:
-                if not records:
-                    return self._delete_pages((json_path, current_json), (html_path, current_html))
-                if current_json is None and before_first_page is not None:
-                    before_first_page()
-                page = build_project_page(project, records)
-                return self._write_pair(
-                    (json_path, render_project_json(page), layout.JSON_PAGE_TYPE, current_json),
-                    (html_path, render_project_html(page), layout.HTML_TYPE, current_html),
-                )
+                self._write_project(path, page, current)
+                return True, records
             except (BlobChanged, BlobExists):
-                if includes is not None and self._lists(json_path, includes):
-                    return False
                 self._backoff(attempt)
         raise PageConflict(f"project page {project!r} kept changing; giving up for this attempt")
 
-    def refresh_root(self) -> bool:
-        """Make the root pages list exactly the projects that have records."""
-        for attempt in range(MAX_ATTEMPTS):
-            current_json, current_html = self._read_pair(layout.ROOT_JSON, layout.ROOT_HTML)
-            page = build_root_page(self.list_projects())
+    def rebuild_root(self, projects: list[NormalizedName]) -> bool:
+        wanted = build_root_page(projects)
+        return self._change_root(lambda root: None if root == wanted else wanted)
+
+    def _claim_all(self, project: NormalizedName, records: list[FileRecord]) -> bool:
+        """Give every file a claim (files published before claims existed have none)."""
+        claimed = {b.name for b in self.store.list(layout.INDEX, layout.claim_prefix(project))}
+        missing = [r for r in records if layout.claim_path(r.filename) not in claimed]
+        for record in missing:
+            claim(self.store, record.filename)
+        return bool(missing)
+
+    def _drop_html(self, stored: set[str]) -> list[str]:
+        html = sorted(n for n in stored if n.endswith("/index.html") or n == layout.ROOT_HTML)
+        return [f"{name} (removed)" for name in html if self.store.delete(layout.INDEX, name)]
+
+    def _carry_tombstones_over(self) -> list[str]:
+        carried = []
+        for blob in self.store.list(layout.INDEX, layout.TOMBSTONES_PREFIX):
+            filename = layout.legacy_tombstone_name(blob.name)
+            old = self.store.get(layout.INDEX, blob.name) if filename else None
+            if filename is None or old is None:
+                continue
             try:
-                return self._write_pair(
-                    (layout.ROOT_JSON, render_root_json(page), layout.JSON_PAGE_TYPE, current_json),
-                    (layout.ROOT_HTML, render_root_html(page), layout.HTML_TYPE, current_html),
+                self.store.put(
+                    layout.INDEX,
+                    layout.tombstone_path(filename),
+                    old.data,
+                    content_type=layout.JSON_TYPE,
+                    create_only=True,
                 )
-            except (BlobChanged, BlobExists):
-                self._backoff(attempt)
-        raise PageConflict("root page kept changing; giving up for this attempt")
+            except BlobExists:
+                continue
+            carried.append(f"{filename} (tombstone)")
+        return carried
 
-    def both(self, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
-        """Run two independent storage calls at once: each is a network round trip."""
-        pending = self._pool.submit(first)
-        try:
-            other = second()
-        finally:
-            done = pending.result()
-        return done, other
 
-    def _read_pair(self, first: str, second: str) -> tuple[StoredBlob | None, StoredBlob | None]:
-        return self.both(
-            functools.partial(self.store.get, layout.INDEX, first),
-            functools.partial(self.store.get, layout.INDEX, second),
-        )
+def claim(store: BlobStore, filename: str) -> str:
+    """Claim `filename`'s distribution; returns the filename it is published as.
 
-    def _write_pair(self, first: PageWrite, second: PageWrite) -> bool:
-        """Compare-and-swap both views of a page; True if either changed."""
-        wrote = self.both(
-            functools.partial(self._swap, *first), functools.partial(self._swap, *second)
-        )
-        return wrote[0] or wrote[1]
+    That is `filename` itself when this call (or an earlier delivery of it) made the claim.
+    Create-only: of two uploads of one distribution, however spelled, exactly one claims it.
+    Claims are never deleted (a deleted file keeps its claim beside its tombstone).
+    """
+    path = layout.claim_path(filename)
+    body = json.dumps({"filename": filename}).encode() + b"\n"
+    try:
+        store.put(layout.INDEX, path, body, content_type=layout.JSON_TYPE, create_only=True)
+        return filename
+    except BlobExists:
+        existing = store.get(layout.INDEX, path)
+        return filename if existing is None else str(json.loads(existing.data)["filename"])
 
-    def reindex(self) -> list[str]:
-        """Rebuild every page from the records; returns the projects whose pages changed.
 
-        On a correct index this writes nothing at all, so it is safe to run any time.
-        """
-        projects = self.list_projects()
-        paged = set(self.store.list_prefixes(layout.INDEX, "simple/"))
-        changed: list[str] = [p for p in projects if self.refresh_project(p)]
-        changed += [
-            p for p in sorted(paged - set(projects)) if self.refresh_project(canonicalize_name(p))
-        ]
-        if self.refresh_root():
-            changed.append("(root)")
-        return changed
+# -- serving: the HTML view of the JSON truth -------------------------------------------------
 
-    def _swap(self, path: str, data: bytes, content_type: str, current: StoredBlob | None) -> bool:
-        if current is not None and current.data == data:
-            return False
-        self.store.put(
-            layout.INDEX,
-            path,
-            data,
-            content_type=content_type,
-            create_only=current is None,
-            if_match=current.etag if current is not None else None,
-        )
-        return True
 
-    def _delete_pages(self, *pages: tuple[str, StoredBlob | None]) -> bool:
-        deleted = False
-        for path, current in pages:
-            if current is not None:
-                deleted |= self.store.delete(layout.INDEX, path, if_match=current.etag)
-        return deleted
+class PageViews:
+    """Each stored page's HTML view, rendered from its JSON, cached per (path, ETag)."""
 
-    def _lists(self, json_path: str, filename: str) -> bool:
-        current = self.store.get(layout.INDEX, json_path)
-        if current is None:
-            return False
-        return any(f["filename"] == filename for f in json.loads(current.data)["files"])
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def _backoff(self, attempt: int) -> None:
-        self._sleep(random.uniform(0, min(0.5, 0.005 * (2 ** min(attempt, 7)))))
+    def view(self, path: str, stored: StoredBlob, *, html: bool) -> tuple[bytes, str]:
+        """(body, ETag) of one representation; the HTML's ETag is derived from the JSON's."""
+        if not html:
+            return stored.data, stored.etag
+        key = (path, stored.etag)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        if cached is None:
+            cached = render_html(path, stored.data)
+            with self._lock:
+                self._cache[key] = cached
+                while len(self._cache) > self._size:
+                    self._cache.popitem(last=False)
+        return cached, html_etag(stored.etag)
+
+
+def render_html(path: str, data: bytes) -> bytes:
+    if path == layout.ROOT_JSON:
+        return render_root_html(parse_root_json(data))
+    return render_project_html(parse_project_json(data))
+
+
+def html_etag(json_etag: str) -> str:
+    """A different, strong ETag for the HTML view that changes whenever the JSON's does."""
+    inner = json_etag.removeprefix("W/").strip('"')
+    return f'"{inner}-html"'
+
+
+VIEWS = PageViews()
+
+
+def page_view(path: str, stored: StoredBlob, *, html: bool) -> tuple[bytes, str]:
+    return VIEWS.view(path, stored, html=html)

@@ -1,9 +1,13 @@
 """Publish: turn a blob dropped into `uploads` into an immutable, indexed release.
 
 Validation first (nothing touches the index until the wheel is known good), then create-only
-writes in an order that makes every retry safe: file, sidecar, record, root page (only for a new
-project), project page, and the upload's deletion last. A crash anywhere leaves either nothing or
-a state the next delivery of the same event completes.
+writes in an order that makes every retry safe: the distribution's claim (the immutability guard,
+keyed on the distribution, not on how the filename is spelled), file, sidecar, record, root page
+(only for a new project), project page, and the upload's deletion last. A crash anywhere leaves
+either nothing or a state the next delivery of the same event completes.
+
+Every step costs a constant number of storage requests, whatever the size of the project or the
+index: the page step reads the page, adds the file and writes it back on the ETag it read.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from shared.core import layout
 from shared.core.errors import RejectCode, Rejection
 from shared.core.records import FileRecord
 from shared.core.wheel import Limits, WheelInfo, check_upload_name, inspect_wheel
-from shared.services.pages import IndexPages
+from shared.services.pages import IndexPages, claim
 
 log = logging.getLogger("wheelvault.publish")
 
@@ -142,6 +146,13 @@ class Publisher:
                 f"{filename} was deleted from the index and can never be published again; "
                 "publish a new version (or a new build tag) instead",
             )
+        published_as = claim(self.store, filename)
+        if published_as != filename:
+            raise Rejection(
+                RejectCode.FILE_EXISTS,
+                f"{filename} is the same distribution as the published {published_as}; "
+                "files are immutable, publish a new version instead",
+            )
         status: Literal["published", "unchanged"] = "published"
         try:
             self.store.put(
@@ -161,11 +172,19 @@ class Publisher:
                     "files are immutable, publish a new version instead",
                 ) from None
             status = "unchanged"
-        record = FileRecord(
-            project=project,
+        # Sidecar before record: a page lists a file once its record exists, and everything a
+        # page links to must already be there.
+        self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
+        record = self._create_record(self._record(name, info, sha256, size))
+        self.pages.add_file(record)
+        return status
+
+    def _record(self, name: str, info: WheelInfo, sha256: str, size: int) -> FileRecord:
+        return FileRecord(
+            project=info.project,
             name=info.name,
             version=info.version,
-            filename=filename,
+            filename=info.filename,
             sha256=sha256,
             size=size,
             upload_time=self.clock(),
@@ -174,16 +193,25 @@ class Publisher:
             source=f"{layout.UPLOADS}/{name}",
             warnings=info.warnings,
         )
-        # Sidecar before record: a page lists a file once its record exists, and everything a
-        # page links to must already be there.
-        self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
-        self._create(layout.record_path(project, filename), record.to_json(), layout.JSON_TYPE)
-        # A new project goes on the root page before its own page exists, so a crash in between
-        # still leaves a retry that sees a new project.
-        self.pages.refresh_project(
-            project, includes=filename, before_first_page=self.pages.refresh_root
-        )
-        return status
+
+    def _create_record(self, record: FileRecord) -> FileRecord:
+        """Write the record unless an earlier delivery did; returns the record as stored.
+
+        The page must show the stored record (its upload time, a yank since), not this one.
+        """
+        path = layout.record_path(record.normalized_project, record.filename)
+        try:
+            self.store.put(
+                layout.INDEX,
+                path,
+                record.to_json(),
+                content_type=layout.JSON_TYPE,
+                create_only=True,
+            )
+            return record
+        except BlobExists:
+            stored = self.store.get(layout.INDEX, path)
+            return record if stored is None else FileRecord.from_json(stored.data)
 
     def _published_sha256(self, info: WheelInfo) -> str:
         path = layout.file_path(info.project, info.filename)

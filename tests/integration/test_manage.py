@@ -17,6 +17,7 @@ from tests.integration.test_publish import (
     publish,
     reason,
     root_projects,
+    served,
     snapshot,
 )
 
@@ -41,10 +42,7 @@ def test_yank_and_unyank_a_file_and_a_release(storage_env: BlobStore) -> None:
     files = files_by_name(store, "yanky")
     assert files[c.filename]["yanked"] == "broken on <3.12>"
     assert files[a.filename]["yanked"] is False
-    assert (
-        'data-yanked="broken on &lt;3.12&gt;"'
-        in blob(store, layout.INDEX, layout.project_html("yanky")).decode()
-    )
+    assert 'data-yanked="broken on &lt;3.12&gt;"' in served(store, "yanky", html=True).decode()
 
     assert sorted(admin.yank("yanky", version="1.0")) == sorted([a.filename, b.filename])
     files = files_by_name(store, "yanky")
@@ -54,7 +52,7 @@ def test_yank_and_unyank_a_file_and_a_release(storage_env: BlobStore) -> None:
     admin.unyank("yanky", version="1.0")
     admin.unyank("yanky", filename=c.filename)
     assert all(f["yanked"] is False for f in files_by_name(store, "yanky").values())
-    assert "data-yanked" not in blob(store, layout.INDEX, layout.project_html("yanky")).decode()
+    assert "data-yanked" not in served(store, "yanky", html=True).decode()
 
 
 def test_yank_of_unknown_things_says_so(storage_env: BlobStore) -> None:
@@ -81,7 +79,7 @@ def test_delete_tombstones_the_filename(storage_env: BlobStore) -> None:
     assert page_files(store, "deletable") == [keep.filename]
     assert store.info(layout.INDEX, f"files/deletable/{gone.filename}") is None
     assert store.info(layout.INDEX, f"files/deletable/{gone.filename}.metadata") is None
-    tombstone = json.loads(blob(store, layout.INDEX, f"tombstones/{gone.filename}"))
+    tombstone = json.loads(blob(store, layout.INDEX, "tombstones/deletable/2-_-py3-none-any.json"))
     assert tombstone["reason"] == "leaked a secret"
     assert tombstone["sha256"] == gone.sha256
 
@@ -98,7 +96,7 @@ def test_deleting_the_last_file_removes_the_project(storage_env: BlobStore) -> N
     publish(store, build_wheel("other", "1.0"))
     get_services().admin.delete_file("lonely", only.filename)
     assert store.info(layout.INDEX, layout.project_json("lonely")) is None
-    assert store.info(layout.INDEX, layout.project_html("lonely")) is None
+    assert served(store, "lonely", html=True) == b""
     assert root_projects(store) == ["other"]
     with pytest.raises(NotFound):
         get_services().admin.delete_file("lonely", "lonely-7.0-py3-none-any.whl")
