@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
@@ -13,6 +15,9 @@ from shared.core.errors import NotFound
 from shared.services.app import get_services
 from tests.integration.test_publish import (
     blob,
+    counted,
+    deliver,
+    listings,
     page_files,
     publish,
     reason,
@@ -130,3 +135,105 @@ def test_reindex_rebuilds_pages_and_changes_nothing_on_a_correct_index(
     for name, data in pages.items():
         assert blob(store, layout.INDEX, name) == data, name
     assert store.info(layout.INDEX, layout.project_json("ghost")) is None
+
+
+def test_a_respelled_filename_of_a_deleted_distribution_stays_tombstoned(
+    storage_env: BlobStore,
+) -> None:
+    store = storage_env
+    gone = build_wheel("hello_wheelvault", "1.0.0")
+    publish(store, gone)
+    get_services().admin.delete_file("hello-wheelvault", gone.filename, reason="leaked")
+    before = snapshot(store)
+    respelled = "Hello_WheelVault-1.0-py3-none-any.whl"
+    deliver(store, respelled, build_wheel("hello_wheelvault", "1.0").data)
+    assert reason(store, respelled)["code"] == "filename-tombstoned"
+    assert snapshot(store) == before
+    with pytest.raises(NotFound):  # not a wheel filename of that project
+        get_services().admin.delete_file("other", gone.filename)
+
+
+def test_yank_unyank_and_delete_cost_the_same_whatever_the_size_of_the_project(
+    storage_env: BlobStore,
+) -> None:
+    store = storage_env
+    requests = counted()
+    admin = get_services().admin
+    cost: dict[int, dict[str, int]] = {}
+    for size in (2, 25):
+        project = f"managed-{size}"
+        for i in range(size):
+            publish(store, build_wheel(project, f"0.{i}"))
+        target = build_wheel(project, "0.0").filename
+        requests.take()
+        cost[size] = {}
+        for action, run in (
+            ("yank file", partial(admin.yank, project, filename=target, reason="r")),
+            ("unyank release", partial(admin.unyank, project, version="0.0")),
+            ("delete", partial(admin.delete_file, project, target)),
+        ):
+            run()
+            made = requests.take()
+            assert listings(made) == [], f"{action} lists nothing"
+            cost[size][action] = len(made)
+        assert target not in page_files(store, project)
+    assert cost[2] == cost[25]
+
+
+def test_deleting_the_last_file_costs_no_listing_and_keeps_a_racing_new_page(
+    storage_env: BlobStore,
+) -> None:
+    store = storage_env
+    requests = counted()
+    only = build_wheel("fleeting", "1.0")
+    publish(store, only)
+    for i in range(5):
+        publish(store, build_wheel(f"stays-{i}", "1.0"))
+    requests.take()
+    get_services().admin.delete_file("fleeting", only.filename)
+    assert listings(requests.take()) == []
+    assert "fleeting" not in root_projects(store)
+    # A publisher that created the page while the root was losing the project puts it back.
+    store.put(
+        layout.INDEX,
+        layout.project_json(canonicalize_name("fleeting")),
+        blob(store, layout.INDEX, layout.project_json(canonicalize_name("stays-0"))),
+        content_type=layout.JSON_PAGE_TYPE,
+    )
+    get_services().pages.add_project(canonicalize_name("fleeting"))
+    assert get_services().pages.remove_project(canonicalize_name("fleeting")) is False
+    assert "fleeting" in root_projects(store)
+
+
+def test_reindex_carries_an_older_layout_over_then_changes_nothing(
+    storage_env: BlobStore,
+) -> None:
+    """Stored HTML pages, filename tombstones and files without a claim (older versions)."""
+    store = storage_env
+    kept, deleted = build_wheel("legacy", "1.0"), build_wheel("legacy", "2.0")
+    publish(store, kept)
+    publish(store, deleted)
+    get_services().admin.delete_file("legacy", deleted.filename)
+    project = canonicalize_name("legacy")
+    # As an older version left it: HTML stored, a tombstone by filename, no claims.
+    store.delete(layout.INDEX, layout.tombstone_path(deleted.filename))
+    store.put(layout.INDEX, f"tombstones/{deleted.filename}", b"{}\n", content_type="x/y")
+    for name in (layout.claim_path(kept.filename), layout.claim_path(deleted.filename)):
+        store.delete(layout.INDEX, name)
+    for name in (layout.legacy_html(project), layout.legacy_html(None)):
+        store.put(layout.INDEX, name, b"<html></html>", content_type=layout.HTML_TYPE)
+
+    changed = get_services().admin.reindex()
+    assert set(changed) == {
+        "legacy (claims)",
+        "simple/index.html (removed)",
+        "simple/legacy/index.html (removed)",
+        f"{deleted.filename} (tombstone)",
+    }
+    assert get_services().admin.reindex() == []
+    assert not [name for name in snapshot(store) if name.endswith(".html")]
+    deliver(store, "Legacy-2.0.0-py3-none-any.whl", deleted.data)
+    assert reason(store, "Legacy-2.0.0-py3-none-any.whl")["code"] == "filename-tombstoned"
+    deliver(store, "Legacy-1.0.0-py3-none-any.whl", kept.data)
+    assert reason(store, "Legacy-1.0.0-py3-none-any.whl")["code"] == "file-exists"
+    assert page_files(store, "legacy") == [kept.filename]
