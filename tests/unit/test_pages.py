@@ -9,15 +9,24 @@ from html.parser import HTMLParser
 import pytest
 from packaging.utils import canonicalize_name
 
+from shared.adapters.blobstore import StoredBlob
+from shared.core import layout
 from shared.core.pages import (
+    PageFormatError,
     build_project_page,
     build_root_page,
+    file_link,
+    parse_project_json,
+    parse_root_json,
     render_project_html,
     render_project_json,
     render_root_html,
     render_root_json,
+    with_file,
+    without_file,
 )
 from shared.core.records import FileRecord
+from shared.services.pages import PageViews
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -223,3 +232,89 @@ def test_record_refuses_non_normalised_project_and_naive_time() -> None:
 def test_record_json_round_trip() -> None:
     original = record("demo_pkg-1.0-py3-none-any.whl", "1.0", yanked=True, reason="r")
     assert FileRecord.from_json(original.to_json()) == original
+
+
+# -- the stored JSON is the truth: its typed inverse, one-file changes, the HTML view ----------
+
+
+def test_the_stored_json_parses_back_into_the_very_same_page() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
+    parsed = parse_project_json(render_project_json(page))
+    assert parsed == page
+    assert render_project_html(parsed) == render_project_html(page)
+    root = build_root_page(["alpha", "beta-thing"])
+    assert parse_root_json(render_root_json(root)) == root
+
+
+def test_one_file_changes_give_the_bytes_of_a_full_render() -> None:
+    project = canonicalize_name("demo-pkg")
+    page = build_project_page(project, [])
+    for one in RECORDS:  # added one at a time, through the stored bytes each time
+        page = with_file(parse_project_json(render_project_json(page)), file_link(one))
+    assert render_project_json(page) == render_project_json(build_project_page(project, RECORDS))
+    yanked = record("demo_pkg-1.10-py3-none-any.whl", "1.10", sha="c", yanked=True, reason="x")
+    changed = with_file(page, file_link(yanked))
+    assert changed == build_project_page(project, [*RECORDS[1:], yanked])
+    removed = without_file(changed, "demo_pkg-1.9-py3-none-any.whl")
+    assert removed == build_project_page(project, [RECORDS[1], RECORDS[2], yanked])
+    assert removed.versions == ("1.2", "1.10")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"name": "Demo_Pkg", "versions": [], "files": []}',
+        b'{"name": "demo", "versions": [1], "files": []}',
+        b'{"name": "demo", "versions": [], "files": [{"filename": "x"}]}',
+    ],
+)
+def test_a_page_no_renderer_wrote_is_refused(data: bytes) -> None:
+    with pytest.raises(PageFormatError):
+        parse_project_json(data)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("hello_wheelvault-1.0.0-py3-none-any.whl", "Hello_WheelVault-1.0-py3-none-any.whl", True),
+        (
+            "hello_wheelvault-1.0-py3-none-any.whl",
+            "hello.wheelvault-1.0.0.0-py3-none-any.whl",
+            True,
+        ),
+        ("a-1.0-py2.py3-none-any.whl", "a-1.0-py3.py2-none-any.whl", True),
+        ("a-1.0-py3-none-any.whl", "a-1.0-1-py3-none-any.whl", False),
+        ("a-1.0-1-py3-none-any.whl", "a-1.0-2-py3-none-any.whl", False),
+        ("a-1.0-py3-none-any.whl", "a-1.0-py2.py3-none-any.whl", False),
+        ("a-1.0-py3-none-any.whl", "a-1.0.1-py3-none-any.whl", False),
+        ("a-1.0-py3-none-any.whl", "b-1.0-py3-none-any.whl", False),
+    ],
+)
+def test_the_distribution_key_ignores_spelling_only(first: str, second: str, same: bool) -> None:
+    assert (layout.distribution_key(first) == layout.distribution_key(second)) is same
+    assert (layout.claim_path(first) == layout.claim_path(second)) is same
+    assert (layout.tombstone_path(first) == layout.tombstone_path(second)) is same
+
+
+def test_the_html_view_is_rendered_from_the_json_and_cached_per_etag() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
+    path = layout.project_json(page.name)
+    stored = StoredBlob(render_project_json(page), '"0x1"', layout.JSON_PAGE_TYPE)
+    views = PageViews(size=1)
+    assert views.view(path, stored, html=False) == (stored.data, '"0x1"')
+    html, etag = views.view(path, stored, html=True)
+    assert html == render_project_html(page)
+    assert etag == '"0x1-html"'
+    assert views.view(path, stored, html=True)[0] is html  # cached
+    newer = StoredBlob(render_project_json(build_project_page(page.name, RECORDS[:1])), '"0x2"', "")
+    assert views.view(path, newer, html=True) == (
+        render_project_html(build_project_page(page.name, RECORDS[:1])),
+        '"0x2-html"',
+    )
+    root = StoredBlob(render_root_json(build_root_page(["a"])), '"r"', "")
+    assert views.view(layout.ROOT_JSON, root, html=True)[0] == render_root_html(
+        build_root_page(["a"])
+    )
