@@ -15,10 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
+from shared.core.records import FileRecord
 from shared.core.redact import redact_url
 from shared.services.app import build_services
 from shared.settings import Settings
@@ -128,7 +134,7 @@ def install_urls(requirement: str, *, base_url: str, token: str) -> dict[str, An
 
 
 def upload_state(store: BlobStore, name: str) -> tuple[str, str] | None:
-    """("published", "") or ("quarantined", "code: message") once the upload is handled."""
+    """("published", "" or its warnings) or ("quarantined", "code: message") once handled."""
     reason = _newest_reason(store, name)
     if reason is not None:
         return "quarantined", f"{reason.get('code')}: {reason.get('message')}"
@@ -138,8 +144,15 @@ def upload_state(store: BlobStore, name: str) -> tuple[str, str] | None:
         return None
     pending = store.info(layout.UPLOADS, name) is not None
     if not pending and store.info(layout.INDEX, layout.file_path(project, name)) is not None:
-        return "published", ""
+        return "published", _warnings(store, project, name)
     return None
+
+
+def _warnings(store: BlobStore, project: NormalizedName, name: str) -> str:
+    """What the validator found odd but harmless about a published file, as one line."""
+    stored = store.get(layout.INDEX, layout.record_path(project, name))
+    warnings = FileRecord.from_json(stored.data).warnings if stored is not None else ()
+    return f"warnings: {'; '.join(warnings)}" if warnings else ""
 
 
 def _newest_reason(store: BlobStore, name: str) -> dict[str, Any] | None:

@@ -610,3 +610,31 @@ def test_a_publish_cut_short_after_any_write_is_completed_by_the_next_delivery(
     assert root_projects(store) == ["bystander", "phoenix"]
     assert store.info(layout.UPLOADS, wheel.filename) is None
     assert get_services().admin.reindex() == []
+
+
+def test_each_view_has_its_own_etag_and_both_follow_the_truth(storage_env: BlobStore) -> None:
+    store = storage_env
+    publish(store, build_wheel("tagged", "1.0"))
+    door = get_services().front_door
+
+    def get(accept: str, if_none_match: str | None = None) -> tuple[int, str, bytes]:
+        reply = door.page(
+            "tagged", accept=accept, if_none_match=if_none_match, request_url="http://x/simple/"
+        )
+        return reply.status, reply.headers["ETag"], reply.body
+
+    html_type, json_type = "text/html", "application/vnd.pypi.simple.v1+json"
+    _, html_etag, html = get(html_type)
+    _, json_etag, _ = get(json_type)
+    assert html_etag != json_etag
+    assert get(html_type, html_etag)[0] == 304
+    assert get(json_type, json_etag)[0] == 304
+    assert get(html_type, json_etag)[0] == 200  # one view's ETag never validates the other
+    assert get(json_type, html_etag)[0] == 200
+    publish(store, build_wheel("tagged", "2.0"))
+    for accept, etag in ((html_type, html_etag), (json_type, json_etag)):
+        status, newer, body = get(accept, etag)
+        assert status == 200
+        assert newer != etag
+        assert b"tagged-2.0-py3-none-any.whl" in body
+    assert b"tagged-2.0-py3-none-any.whl" not in html
