@@ -8,6 +8,8 @@ error propagates unchanged: it is transient as far as the callers know, and the 
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -16,13 +18,16 @@ import requests
 import requests.adapters
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    AzureError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings, ExponentialRetry
 from urllib3.util.retry import Retry
 
 from shared.core import layout
@@ -58,26 +63,135 @@ POOL_SIZE = 32
 """Connections kept per host: concurrent invocations share one client, and page refreshes read
 records in parallel, so requests' default of 10 would churn connections under load."""
 
+STORAGE_CONNECT_TIMEOUT = 4.0
+"""Seconds to open a connection (TCP and TLS). urllib3 also applies it to each send() of a request
+body, so it is the longest an upload may stall, not how long it may take."""
+STORAGE_READ_TIMEOUT = 6.0
+"""Seconds one socket read may wait for data: per read, not per transfer, so a big download that
+keeps streaming is never cut off, while storage that stops answering is noticed at once."""
+STORAGE_DEADLINE = 8.0
+"""A storage call's whole budget, retries and back-off included: no retry starts past it, and each
+try's timeouts are clipped to what is left (azure-storage-blob's defaults, 20 s and 60 s per try
+and 3 retries 15-40 s apart, let one call take minutes). Transfers in progress are not cut."""
+STORAGE_RETRIES = 3
+MIN_TRY_SECONDS = 0.5
+"""A retry is started only with at least this much of the budget left."""
+DEADLINE_OPTION = "wheelvault_deadline"
+"""Per-call option (a `time.monotonic()` instant) that the retry policies set for the transport."""
 
-def _transport() -> RequestsTransport:
+
+class BoundedTransport(RequestsTransport):  # type: ignore[misc]  # exported untyped
+    """The requests transport, clipping each try's connect and read timeouts to the call's deadline.
+
+    Used for the vault client too: azure-core clips only the connect timeout, so a last retry
+    could otherwise wait a full read timeout past the budget.
+    """
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        deadline = kwargs.pop(DEADLINE_OPTION, None)
+        if deadline is not None:
+            left = max(deadline - time.monotonic(), MIN_TRY_SECONDS)
+            config = self.connection_config
+            for key, default in (
+                ("connection_timeout", config.timeout),
+                ("read_timeout", config.read_timeout),
+            ):
+                kwargs[key] = min(kwargs.get(key) or default, left)
+        return super().send(request, **kwargs)
+
+
+def bounded_transport(
+    *, connect: float, read: float, pool_size: int = POOL_SIZE, **options: Any
+) -> BoundedTransport:
     session = requests.Session()
     # As azure-core's own session: urllib3 never retries, the SDK's retry policy does.
     adapter = requests.adapters.HTTPAdapter(
         pool_connections=4,
-        pool_maxsize=POOL_SIZE,
+        pool_maxsize=pool_size,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    # The storage SDK's own timeouts and block size, which it applies only to a transport it
-    # builds itself.
-    return RequestsTransport(
+    return BoundedTransport(
         session=session,
         session_owner=True,
-        connection_timeout=20,
-        read_timeout=60,
+        connection_timeout=connect,
+        read_timeout=read,
+        **options,
+    )
+
+
+class StorageRetry(ExponentialRetry):
+    """The storage SDK's retry policy within a total budget: short jittered back-off, no retry
+    that could not finish before the deadline, and the deadline handed to the transport."""
+
+    def __init__(self, budget: float = STORAGE_DEADLINE, retries: int = STORAGE_RETRIES) -> None:
+        super().__init__(retry_total=retries, initial_backoff=0, random_jitter_range=0)
+        self.budget = budget
+
+    def configure_retries(self, request: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().configure_retries(request)
+        settings["deadline"] = time.monotonic() + self.budget
+        request.context.options[DEADLINE_OPTION] = settings["deadline"]
+        return settings
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        wanted = 0.25 * 2 ** int(settings["count"]) * random.uniform(0.8, 1.2)
+        return float(max(0.0, min(wanted, _left(settings) - MIN_TRY_SECONDS)))
+
+    def increment(
+        self, settings: dict[str, Any], request: Any, response: Any = None, error: Any = None
+    ) -> bool:
+        retry = bool(super().increment(settings, request, response=response, error=error))
+        return retry and _left(settings) >= MIN_TRY_SECONDS
+
+
+def unreachable(error: BaseException) -> str | None:
+    """Why a call got no answer ("timed out", "connection refused", ...), or None when the
+    service did answer (an HTTP error is a refusal, not an outage). Never the error's own text,
+    which may hold URLs."""
+    if not isinstance(error, (ServiceRequestError, ServiceResponseError)):
+        return None
+    text = f"{error} {error.inner_exception or ''}".lower()
+    for marker, reason in (
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+        ("refused", "connection refused"),
+        ("name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("certificate", "TLS certificate not trusted"),
+    ):
+        if marker in text:
+            return reason
+    return "connection failed"
+
+
+def is_outage(error: BaseException) -> bool:
+    return isinstance(error, AzureError) and unreachable(error) is not None
+
+
+def _left(settings: dict[str, Any]) -> float:
+    return float(settings["deadline"]) - time.monotonic()
+
+
+def _transport() -> RequestsTransport:
+    # The storage SDK's block size, which it applies only to a transport it builds itself.
+    return bounded_transport(
+        connect=STORAGE_CONNECT_TIMEOUT,
+        read=STORAGE_READ_TIMEOUT,
         connection_data_block_size=256 * 1024,
     )
+
+
+def blob_endpoint(settings: Settings) -> str:
+    """The blob endpoint the settings point at, for messages (never the connection string)."""
+    if settings.storage_blob_service_uri:
+        return settings.storage_blob_service_uri
+    assert settings.storage_connection_string is not None  # guaranteed by the settings model
+    service = BlobServiceClient.from_connection_string(
+        settings.storage_connection_string.get_secret_value()
+    )
+    return service.url.split("?", 1)[0].rstrip("/")
 
 
 def blob_service_from_settings(settings: Settings, **client_options: Any) -> BlobServiceClient:
@@ -85,7 +199,11 @@ def blob_service_from_settings(settings: Settings, **client_options: Any) -> Blo
 
     `client_options` go to the SDK client as they are (a benchmark's `raw_request_hook`, say).
     """
-    options: dict[str, Any] = {"transport": _transport(), **client_options}
+    options: dict[str, Any] = {
+        "transport": _transport(),
+        "retry_policy": StorageRetry(),
+        **client_options,
+    }
     if settings.storage_api_version:
         options["api_version"] = settings.storage_api_version
     if settings.storage_connection_string is not None:
@@ -107,10 +225,14 @@ class BlobStore:
     def __init__(self, service: BlobServiceClient) -> None:
         self.service = service
 
-    def ping(self) -> None:
-        """One quick call, no retries: proves storage answers and the index is readable."""
+    def ping(self, seconds: float = STORAGE_READ_TIMEOUT) -> None:
+        """One quick call, no retries, at most `seconds` per connect or read: proves storage
+        answers and the index is readable."""
         self.service.get_container_client(layout.INDEX).get_container_properties(
-            retry_total=0, timeout=5
+            retry_total=0,
+            timeout=max(1, int(seconds)),  # the server-side limit, in whole seconds
+            connection_timeout=seconds,
+            read_timeout=seconds,
         )
 
     def ensure_containers(self, names: tuple[str, ...]) -> None:

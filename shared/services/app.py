@@ -7,6 +7,8 @@ connection pools) are built once and reused. Nothing here runs at import time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +21,12 @@ from shared.services.pages import IndexPages
 from shared.services.publish import Publisher
 from shared.services.tokens import Tokens, TokenVerifier
 from shared.settings import Settings, get_settings, reset_settings
+
+HEALTH_SECONDS = 4.0
+"""/health answers within this (probes and load balancers commonly give up at 5 s): storage and
+the vault are probed at once, and a probe that has not answered by then is reported as failed."""
+
+_probes = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wheelvault-health")
 
 
 class Services:
@@ -43,6 +51,28 @@ class Services:
         self._vault_lock = threading.Lock()
         self._tokens: Tokens | None = None
         self._verifier: TokenVerifier | None = None
+        self._probe_lock = threading.Lock()
+        self._running: dict[str, Future[None]] = {}
+
+    def health(self, seconds: float = HEALTH_SECONDS) -> dict[str, str]:
+        """ "ok" or "error: <what>" per backend, within `seconds` whatever the backends do.
+
+        A probe still running from an earlier call is waited on rather than started again, so
+        a flood of /health against a hung backend cannot pile up threads or connections.
+        """
+        futures = {
+            "storage": self._probe("storage", lambda: self.store.ping(seconds)),
+            "vault": self._probe("vault", lambda: self.secrets.ping(seconds)),
+        }
+        wait(futures.values(), timeout=seconds)
+        return {name: _outcome(future, seconds) for name, future in futures.items()}
+
+    def _probe(self, name: str, probe: Callable[[], None]) -> Future[None]:
+        with self._probe_lock:
+            running = self._running.get(name)
+            if running is None or running.done():
+                running = self._running[name] = _probes.submit(probe)
+            return running
 
     @property
     def tokens(self) -> Tokens:
@@ -71,6 +101,14 @@ class Services:
             )
             self._verifier = TokenVerifier(secrets, cache_seconds=self.settings.token_cache_seconds)
             self._tokens = Tokens(secrets, public_url=self.settings.public_url)
+
+
+def _outcome(future: Future[None], seconds: float) -> str:
+    """Only the kind of failure: exception texts may hold endpoints."""
+    if not future.done():
+        return f"error: no answer within {seconds:g} s"
+    error = future.exception()
+    return "ok" if error is None else f"error: {type(error).__name__}"
 
 
 def build_services(settings: Settings, **client_options: Any) -> Services:
