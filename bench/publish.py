@@ -78,19 +78,15 @@ def seed_record(project: NormalizedName, version: str) -> FileRecord:
     )
 
 
-def seed_project(services: Services, project: str, files: int, *, with_files: bool = False) -> None:
-    """A project of `files` files as publishing leaves it: claim and record per file, then the
-    page rendered from the records. `with_files` adds the file blobs (nothing here reads them).
-    """
+def seed_project(services: Services, project: str, files: int) -> None:
+    """A project of `files` files as publishing leaves it, but for the file blobs (which no
+    publish reads): claim and record per file, then the page rendered from the records."""
     name = canonicalize_name(project)
     store = services.store
     records = [seed_record(name, f"0.{i}") for i in range(files)]
 
     def one(record: FileRecord) -> None:
         claim(store, record.filename)
-        if with_files:
-            path = layout.file_path(name, record.filename)
-            store.put(layout.INDEX, path, b"0", content_type=layout.BINARY_TYPE)
         path = layout.record_path(name, record.filename)
         store.put(layout.INDEX, path, record.to_json(), content_type=layout.JSON_TYPE)
 
