@@ -197,7 +197,7 @@ class FrontDoor:
             project, version, files = self._resolve(_string(request, "requirement"))
         elif "project" in request and "filename" in request:
             project, version, files = self._one_file(
-                _string(request, "project"), _string(request, "filename")
+                self._project(_string(request, "project")), _string(request, "filename")
             )
         else:
             raise HttpProblem(
@@ -306,7 +306,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         raise HttpProblem(413, "too-large", f"request bodies are limited to {MAX_JSON_BODY} bytes")
     try:
         value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: deeply nested arrays or objects (`[[[[...`), which no request needs.
         raise HttpProblem(400, "bad-json", "the request body must be a UTF-8 JSON object") from None
     if not isinstance(value, dict):
         raise HttpProblem(400, "bad-json", "the request body must be a JSON object")
@@ -315,6 +316,19 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _string(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
-    if not isinstance(value, str) or not value or len(value) > 1000:
-        raise HttpProblem(400, "bad-request", f"{key!r} must be a non-empty string")
+    if not isinstance(value, str) or not value or len(value) > 1000 or not _unicode(value):
+        raise HttpProblem(
+            400,
+            "bad-request",
+            f"{key!r} must be a non-empty string (valid Unicode, up to 1000 characters)",
+        )
     return value
+
+
+def _unicode(text: str) -> bool:
+    """False for lone surrogates (`"\\ud800"` is valid JSON, not valid text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -401,3 +401,69 @@ def test_health_reports_both_backends(index: Index, monkeypatch: pytest.MonkeyPa
     assert body["storage"] == "ok"
     assert body["vault"].startswith("error: ")
     assert "127.0.0.1" not in sick.get_body().decode()
+
+
+# -- malformed bodies (issue 9 §4.2) ---------------------------------------------------------
+
+MALFORMED_BODIES = [
+    pytest.param(b"[" * 1000, 400, "bad-json", id="nested-1000"),
+    pytest.param(b"[" * 60_000, 400, "bad-json", id="nested-60000"),
+    pytest.param(
+        b'{"requirement": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "bad-json", id="deep-value"
+    ),
+    pytest.param(b'{"a": {"b": {"c": 1}}}', 400, "bad-request", id="nested-3-unknown-keys"),
+    pytest.param(b"\xff\xfe\x00", 400, "bad-json", id="invalid-utf8"),
+    pytest.param(b'"\xc3\x28"', 400, "bad-json", id="invalid-utf8-in-string"),
+    pytest.param(b"", 400, "bad-json", id="empty"),
+    pytest.param(b"null", 400, "bad-json", id="null"),
+    pytest.param(b'"a string"', 400, "bad-json", id="string"),
+    pytest.param(b"1" * 5000, 400, "bad-json", id="huge-integer"),
+    pytest.param(b"{" + b" " * 70_000 + b"}", 413, "too-large", id="too-large"),
+    pytest.param(b"[" * 70_000, 413, "too-large", id="too-large-nested"),
+    pytest.param(b'{"requirement": 5}', 400, "bad-request", id="number"),
+    pytest.param(b'{"requirement": null}', 400, "bad-request", id="null-value"),
+    pytest.param(b'{"requirement": ["demo-pkg"]}', 400, "bad-request", id="list-value"),
+    pytest.param(b'{"requirement": {"x": 1}}', 400, "bad-request", id="object-value"),
+    pytest.param(b'{"requirement": "\\ud800"}', 400, "bad-request", id="lone-surrogate"),
+    pytest.param(b'{"requirement": "demo\\u0000pkg"}', 400, "bad-requirement", id="nul"),
+    pytest.param(b'{"project": 1, "filename": "x.whl"}', 400, "bad-request", id="project-number"),
+    pytest.param(b'{"project": "demo-pkg", "filename": true}', 400, "bad-request", id="bool"),
+    pytest.param(b'{"project": "a/../b", "filename": "x.whl"}', 400, "bad-project", id="path"),
+    pytest.param(b"NaN", 400, "bad-json", id="nan"),
+    pytest.param(b'{"requirement": "demo-pkg"} trailing', 400, "bad-json", id="trailing"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), MALFORMED_BODIES)
+def test_malformed_install_bodies_are_4xx_with_a_message(
+    index: Index, body: bytes, status: int, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = install(index, body)
+    assert response.status_code == status
+    assert error_code(response) == code
+    assert json.loads(response.get_body())["error"]["message"]
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        pytest.param(b"[" * 1000, 400, "bad-json", id="nested-1000"),
+        pytest.param(b"\xff", 400, "bad-json", id="invalid-utf8"),
+        pytest.param(b'{"filename": ["x.whl"]}', 400, "bad-request", id="list-value"),
+        pytest.param(b'{"filename": 7}', 400, "bad-request", id="number"),
+        pytest.param(
+            b'{"filename": "\\ud800-1.0-py3-none-any.whl"}', 400, "bad-request", id="surrogate"
+        ),
+        pytest.param(b'{"filename": "x' + b"y" * 2000 + b'.whl"}', 400, "bad-request", id="long"),
+        pytest.param(b"{" + b" " * 70_000 + b"}", 413, "too-large", id="too-large"),
+    ],
+)
+def test_malformed_upload_bodies_are_4xx_with_a_message(
+    index: Index, body: bytes, status: int, code: str
+) -> None:
+    response = call(
+        "sas_upload", "/sas/upload", method="POST", headers=index.auth(index.publisher), body=body
+    )
+    assert response.status_code == status
+    assert error_code(response) == code
