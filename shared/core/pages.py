@@ -12,10 +12,13 @@ a full render from the records gives. The HTML view is rendered from the parsed 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import quote
 
@@ -74,33 +77,48 @@ def build_project_page(project: NormalizedName, records: Iterable[FileRecord]) -
     return project_page(project, links)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _order(filename: str) -> tuple[Version, str]:
+    """Where a file goes on its page. Cached: a publish places one file among thousands."""
+    return parse_wheel_filename(filename)[1], filename
+
+
 def file_version(filename: str) -> Version:
     """A file's version as its filename says: publishing made it equal to the record's."""
-    return parse_wheel_filename(filename)[1]
+    return _order(filename)[0]
 
 
-def project_page(project: NormalizedName, links: Iterable[FileLink]) -> ProjectPage:
+def project_page(
+    project: NormalizedName, links: Iterable[FileLink], *, ordered: bool = False
+) -> ProjectPage:
     """The page for these files: ordered by version, then filename; `versions` derived.
 
     Both the full render (from records) and a one-file change (from the stored page) end
-    here, which is why they give the same bytes.
+    here, which is why they give the same bytes. `ordered`: the links are in order already.
     """
-    ordered = sorted(links, key=lambda f: (file_version(f.filename), f.filename))
+    files = list(links) if ordered else sorted(links, key=lambda f: _order(f.filename))
     versions: dict[Version, str] = {}
-    for link in ordered:  # equal versions spelled apart (1.0, 1.0.0): the first one's spelling
-        versions.setdefault(file_version(link.filename), str(file_version(link.filename)))
-    return ProjectPage(
-        name=project, versions=tuple(versions[v] for v in sorted(versions)), files=tuple(ordered)
-    )
+    for link in files:  # equal versions spelled apart (1.0, 1.0.0): the first one's spelling
+        version = file_version(link.filename)
+        if version not in versions:
+            versions[version] = str(version)
+    return ProjectPage(name=project, versions=tuple(versions.values()), files=tuple(files))
 
 
 def with_file(page: ProjectPage, link: FileLink) -> ProjectPage:
-    """`page` with `link` added, or replacing the link of the same filename."""
-    return project_page(page.name, [*(f for f in page.files if f.filename != link.filename), link])
+    """`page` with `link` added, or replacing the link of the same filename.
+
+    A stored page is in order already, so the new link is placed by bisection instead of
+    sorting thousands of files again.
+    """
+    files = [f for f in page.files if f.filename != link.filename]
+    at = bisect.bisect_left(files, _order(link.filename), key=lambda f: _order(f.filename))
+    files.insert(at, link)
+    return project_page(page.name, files, ordered=True)
 
 
 def without_file(page: ProjectPage, filename: str) -> ProjectPage:
-    return project_page(page.name, [f for f in page.files if f.filename != filename])
+    return project_page(page.name, [f for f in page.files if f.filename != filename], ordered=True)
 
 
 def file_link(record: FileRecord) -> FileLink:
@@ -192,7 +210,39 @@ def _json_document(data: dict[str, Any]) -> bytes:
 
 
 def render_project_json(page: ProjectPage) -> bytes:
-    return _json_document(project_page_data(page))
+    """`_json_document(project_page_data(page))`, byte for byte, about ten times faster.
+
+    json.dumps with an indent runs its pure-Python encoder; a publish into a project of 10,000
+    files renders a 6 MB page, so the file entries are written from a template instead, with
+    the C string encoder json itself uses. A unit test holds the two equal.
+    """
+    if not page.files or not page.versions:
+        return _json_document(project_page_data(page))
+    versions = ",\n".join(f"  {_s(v)}" for v in page.versions)
+    files = ",\n".join(_file_entry(f) for f in page.files)
+    return (
+        f'{{\n "meta": {{\n  "api-version": {_s(API_VERSION)}\n }},\n "name": {_s(page.name)},\n'
+        f' "versions": [\n{versions}\n ],\n "files": [\n{files}\n ]\n}}\n'
+    ).encode()
+
+
+def _file_entry(f: FileLink) -> str:
+    requires_python = "null" if f.requires_python is None else _s(f.requires_python)
+    yanked = "false" if f.yanked is None else "true" if not f.yanked else _s(f.yanked)
+    return (
+        f'  {{\n   "filename": {_s(f.filename)},\n   "url": {_s(f.url)},\n'
+        f'   "hashes": {{\n    "sha256": {_s(f.sha256)}\n   }},\n'
+        f'   "requires-python": {requires_python},\n'
+        f'   "core-metadata": {{\n    "sha256": {_s(f.core_metadata_sha256)}\n   }},\n'
+        f'   "dist-info-metadata": {{\n    "sha256": {_s(f.core_metadata_sha256)}\n   }},\n'
+        f'   "size": {int(f.size)},\n   "upload-time": {_s(f.upload_time)},\n'
+        f'   "yanked": {yanked}\n  }}'
+    )
+
+
+def _s(value: str) -> str:
+    """A JSON string exactly as json.dumps(ensure_ascii=True) writes it."""
+    return encode_basestring_ascii(value)
 
 
 def render_root_html(page: RootPage) -> bytes:

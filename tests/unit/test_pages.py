@@ -18,6 +18,7 @@ from shared.core.pages import (
     file_link,
     parse_project_json,
     parse_root_json,
+    project_page_data,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -318,3 +319,27 @@ def test_the_html_view_is_rendered_from_the_json_and_cached_per_etag() -> None:
     assert views.view(layout.ROOT_JSON, root, html=True)[0] == render_root_html(
         build_root_page(["a"])
     )
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        RECORDS,
+        RECORDS[:1],
+        [],
+        [
+            record(
+                "demo_pkg-1.0-py3-none-any.whl",
+                "1.0",
+                requires_python='<"é\u2028\\\\>',
+                yanked=True,
+                reason="\u00e9\n\t\"'<b>",
+            )
+        ],
+    ],
+    ids=["many", "one", "none", "odd-characters"],
+)
+def test_the_fast_json_renderer_writes_what_json_dumps_writes(records: list[FileRecord]) -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), records)
+    generic = json.dumps(project_page_data(page), indent=1, ensure_ascii=True).encode() + b"\n"
+    assert render_project_json(page) == generic
