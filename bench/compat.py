@@ -39,7 +39,7 @@ TOP = 5
 
 # What varies between two warnings of one kind: quoted values and numbers.
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_NUMBER = re.compile(r"\d+(\.\d+)*")
+_NUMBER = re.compile(r"\b\d+(\.\d+)*\b")
 
 
 def warning_kind(text: str) -> str:

@@ -61,8 +61,10 @@ class Limits:
     """
 
     max_uncompressed_bytes: int = 2 * 1024**3  # all members together, declared and produced
-    max_overall_ratio: int = 40  # total uncompressed / archive size, when above the floor
-    ratio_floor_bytes: int = 64 * 1024**2  # smaller totals may have any ratio: cheap anyway
+    # Total uncompressed / archive size, for totals over the floor. Real wheels reach 15.5x
+    # (pymssql 2.4.6, 48 MiB), 10.1x over 64 MiB, 2.1x for torch; the split bomb 855x.
+    max_overall_ratio: int = 40
+    ratio_floor_bytes: int = 16 * 1024**2  # smaller totals may have any ratio: cheap anyway
     max_members: int = 100_000
     max_metadata_bytes: int = 4 * 1024**2  # METADATA is read whole with this byte limit
     max_dist_info_file_bytes: int = 32 * 1024**2  # WHEEL and RECORD, also read whole
@@ -845,11 +847,13 @@ def _license_file_findings(
     """License-File entries the wheel does not hold: odd, harmless, so only noted.
 
     Metadata-Version 2.4 (PEP 639) puts them under ``.dist-info/licenses/``. Before it,
-    setuptools wrote License-File and bdist_wheel copied the file into ``.dist-info``
-    itself, under the same relative path (only the file name, in wheel before 0.41).
+    hatchling already did, while setuptools wrote License-File and bdist_wheel copied the
+    file into ``.dist-info`` itself, under its relative path (or only its file name, in
+    older versions of wheel).
     """
-    metadata_version = raw.get("metadata_version") or ""
-    pep639 = _version_tuple(metadata_version) >= (2, 4)
+    # Only a supported Metadata-Version gets this far: the tuple is in order.
+    order = _SUPPORTED_METADATA_VERSIONS.index
+    pep639 = order(raw.get("metadata_version") or "1.0") >= order("2.4")
     findings = []
     for path in raw.get("license_files") or []:
         places = [f"{dist_info}/licenses/{path}"]
@@ -858,10 +862,6 @@ def _license_file_findings(
         if not any(place in files for place in places):
             findings.append(f"License-File {_show(path)} is not in the wheel at {_show(places[0])}")
     return findings
-
-
-def _version_tuple(value: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in value.split(".") if part.isdigit())
 
 
 def _requirement_problem(value: str) -> str | None:
@@ -1050,8 +1050,8 @@ def _check_record_hashes(
 
     Only RECORD itself and its signatures have no hash (_parse_record_row refuses any
     other hashless row). Members are read in archive order, streaming, and every byte
-    produced is spent from ``budget``: the caps bound this work, and on 966 real wheels
-    no hash failed.
+    produced is spent from ``budget``: the caps bound this work, and no hash failed in
+    any of the 783 real wheels bench/compat.py was run on.
     """
     for info in sorted(files.values(), key=lambda member: member.header_offset):
         path = info.orig_filename

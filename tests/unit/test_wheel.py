@@ -5,17 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import random
 import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name
 
+from bench import compat
 from devhost.wheels import (
     ZIP_DATE_TIME,
     BuiltWheel,
@@ -645,7 +648,7 @@ def test_duplicate_metadata_is_refused() -> None:
 
 def test_one_highly_compressed_member_is_not_a_bomb() -> None:
     # Like onnx 1.23.1's test tensor (2.5 KB -> 2.5 MB); was refused by a per-member ratio.
-    wheel = build_wheel(extra_files=[("demo/data/input_0.pb", bytes(20 * 1024**2))])
+    wheel = build_wheel(extra_files=[("demo/data/input_0.pb", bytes(2_560_015))])
     member = zipfile.ZipFile(io.BytesIO(wheel.data)).getinfo("demo/data/input_0.pb")
     assert member.file_size / member.compress_size > 1000
     assert inspect(wheel.data).warnings == ()
@@ -1245,3 +1248,26 @@ def test_record_must_list_itself() -> None:
     members = [member for member in wheel.members if not member[0].endswith("/RECORD")]
     record = record_for(members)  # no RECORD row
     rejected(RejectCode.RECORD_MISMATCH, zip_bytes([*members, (f"{DIST_INFO}/RECORD", record)]))
+
+
+# --------------------------------------------------------------------------- bench/compat.py
+
+
+def test_compat_benchmark_counts_accepted_rejected_and_warnings(tmp_path: Path) -> None:
+    wheel = build_wheel(extra_files=[("demo/data.txt", b"data\n")])
+    hexed = with_record_lines(wheel, [_hex_row(line) for line in record_lines(wheel)])
+    link = with_record([*wheel.members, ("demo/link", b"/etc")], DIST_INFO)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / wheel.filename).write_bytes(wheel.data)
+    (corpus / "demo-1.0-py2-none-any.whl").write_bytes(hexed)
+    (corpus / "demo-1.0-py3-none-linux_x86_64.whl").write_bytes(
+        zip_with_modes(link, {"demo/link": (3, 0o120777 << 16)})
+    )
+    out = tmp_path / "compat.json"
+    assert compat.main([str(corpus), "--label", "test", "--out", str(out)]) == 0
+    run = json.loads(out.read_text())["runs"]["test"]
+    assert (run["wheels"], run["accepted"], run["accepted_with_warnings"]) == (3, 2, 1)
+    assert run["rejected_by_code"]["symlink-member"]["count"] == 1
+    [kind] = run["warnings_by_kind"]
+    assert kind.startswith("RECORD writes N of its N hashes in hex")
