@@ -101,7 +101,7 @@ def seed_projects(services: Services, start: int, stop: int) -> None:
     """Add one-file projects start..stop-1 (file, claim, record, page), then the root page."""
     with ThreadPoolExecutor(max_workers=SEED_WORKERS) as pool:
         list(pool.map(lambda i: _seed_small(services, i), range(start, stop)))
-    services.pages.rebuild_root(services.pages.list_projects())
+    services.pages.rebuild_root()
 
 
 def _seed_small(services: Services, i: int) -> None:

@@ -185,16 +185,26 @@ class IndexPages:
     def _change_root(self, change: RootChange) -> bool:
         for attempt in range(MAX_ATTEMPTS):
             current = self.store.get(layout.INDEX, layout.ROOT_JSON)
-            root = parse_root_json(current.data) if current else build_root_page([])
+            root, repaired = self._root_page(current)
             changed = change(root)
-            if changed is None:
+            if changed is None and not repaired:
                 return False
             try:
-                self._put(layout.ROOT_JSON, render_root_json(changed), current)
+                self._put(layout.ROOT_JSON, render_root_json(changed or root), current)
                 return True
             except (BlobChanged, BlobExists):
                 self._backoff(attempt)
         raise PageConflict("root page kept changing; giving up for this attempt")
+
+    def _root_page(self, current: StoredBlob | None) -> tuple[RootPage, bool]:
+        """As `_project_page`, for the root page."""
+        if current is None:
+            return build_root_page([]), False
+        try:
+            return parse_root_json(current.data), False
+        except PageFormatError:
+            log.warning("unreadable root page rebuilt")
+            return build_root_page(self.list_projects()), True
 
     def _put(self, path: str, data: bytes, current: StoredBlob | None) -> None:
         self.store.put(
@@ -239,7 +249,7 @@ class IndexPages:
                 changed.append(project)
             if self._claim_all(project, records):
                 changed.append(f"{project} (claims)")
-        if self.rebuild_root(projects):
+        if self.rebuild_root():
             changed.append("(root)")
         changed += self._drop_html(stored) + self._carry_tombstones_over()
         return changed
@@ -261,9 +271,19 @@ class IndexPages:
                 self._backoff(attempt)
         raise PageConflict(f"project page {project!r} kept changing; giving up for this attempt")
 
-    def rebuild_root(self, projects: list[NormalizedName]) -> bool:
-        wanted = build_root_page(projects)
-        return self._change_root(lambda root: None if root == wanted else wanted)
+    def rebuild_root(self) -> bool:
+        """Make the root page list exactly the projects that have records."""
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.store.get(layout.INDEX, layout.ROOT_JSON)  # before the listing
+            data = render_root_json(build_root_page(self.list_projects()))
+            if current is not None and current.data == data:
+                return False
+            try:
+                self._put(layout.ROOT_JSON, data, current)
+                return True
+            except (BlobChanged, BlobExists):
+                self._backoff(attempt)
+        raise PageConflict("root page kept changing; giving up for this attempt")
 
     def _claim_all(self, project: NormalizedName, records: list[FileRecord]) -> bool:
         """Give every file a claim (files published before claims existed have none)."""
@@ -319,10 +339,14 @@ def claim(store: BlobStore, filename: str) -> str:
 
 
 class PageViews:
-    """Each stored page's HTML view, rendered from its JSON, cached per (path, ETag)."""
+    """Each stored page's HTML view, rendered from its JSON, cached per (path, ETag).
 
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
+    The least recently used views go first once they hold more than `max_bytes` together.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -338,9 +362,11 @@ class PageViews:
         if cached is None:
             cached = render_html(path, stored.data)
             with self._lock:
-                self._cache[key] = cached
-                while len(self._cache) > self._size:
-                    self._cache.popitem(last=False)
+                if key not in self._cache:
+                    self._cache[key] = cached
+                    self._bytes += len(cached)
+                while self._bytes > self._max_bytes and len(self._cache) > 1:
+                    self._bytes -= len(self._cache.popitem(last=False)[1])
         return cached, html_etag(stored.etag)
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
 from devhost.wheels import BuiltWheel, build_wheel, zip_bytes
 from shared.adapters.blobstore import BlobInfo, BlobStore, StoredBlob
@@ -638,3 +638,18 @@ def test_each_view_has_its_own_etag_and_both_follow_the_truth(storage_env: BlobS
         assert newer != etag
         assert b"tagged-2.0-py3-none-any.whl" in body
     assert b"tagged-2.0-py3-none-any.whl" not in html
+
+
+def test_a_damaged_page_is_rebuilt_from_the_records_by_the_next_change(
+    storage_env: BlobStore,
+) -> None:
+    store = storage_env
+    first, second = build_wheel("mended", "1.0"), build_wheel("mended", "2.0")
+    publish(store, first)
+    for path in (layout.ROOT_JSON, layout.project_json(canonicalize_name("mended"))):
+        store.put(layout.INDEX, path, b"<not json>", content_type="x/y")
+    publish(store, second)
+    assert page_files(store, "mended") == [first.filename, second.filename]
+    get_services().pages.add_project(canonicalize_name("mended"))  # listed already, yet repaired
+    assert root_projects(store) == ["mended"]
+    assert get_services().admin.reindex() == []

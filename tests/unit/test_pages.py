@@ -304,7 +304,7 @@ def test_the_html_view_is_rendered_from_the_json_and_cached_per_etag() -> None:
     page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
     path = layout.project_json(page.name)
     stored = StoredBlob(render_project_json(page), '"0x1"', layout.JSON_PAGE_TYPE)
-    views = PageViews(size=1)
+    views = PageViews(max_bytes=1)
     assert views.view(path, stored, html=False) == (stored.data, '"0x1"')
     html, etag = views.view(path, stored, html=True)
     assert html == render_project_html(page)
