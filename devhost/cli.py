@@ -21,14 +21,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
 from devhost.cli_index import IndexCliError, run_index_command
-from shared.adapters.secretstore import SecretStore, secret_client_from_settings
+from shared.adapters.blobstore import blob_endpoint, unreachable
+from shared.adapters.secretstore import SecretStore, VaultUnavailable, secret_client_from_settings
 from shared.core.errors import NotFound
-from shared.core.redact import redact_text
+from shared.core.redact import redact_text, redact_url
 from shared.core.tokens import DEFAULT_OVERLAP, DEFAULT_ROTATE_AFTER, Policy, Scope
 from shared.services.tokens import TokenError, Tokens
 from shared.settings import Settings, SettingsError, describe
@@ -169,7 +171,13 @@ def load_cli_settings(args: argparse.Namespace) -> Settings:
     except ValidationError as error:
         raise CliError(describe(error)) from None
     ca_bundle = settings.vault_ca_bundle
-    if settings.vault_credential == "local" and ca_bundle and not Path(ca_bundle).exists():
+    needs_vault = args.group == "token"  # the others reach the vault only for a local token
+    if (
+        needs_vault
+        and settings.vault_credential == "local"
+        and ca_bundle
+        and not Path(ca_bundle).exists()
+    ):
         raise CliError(
             f"the local vault's CA certificate {settings.vault_ca_bundle} does not exist: "
             "is the local stack running (make run)? For a real vault pass --vault-url"
@@ -220,11 +228,43 @@ def _local_token(settings: Settings, name: str) -> str:
     try:
         with secret_client_from_settings(settings) as client:
             return Tokens(SecretStore(client), public_url=settings.public_url).show(name)
-    except (TokenError, SettingsError, AzureError, OSError):
+    except (TokenError, SettingsError, AzureError, OSError) as error:
+        why = (
+            f"the vault did not answer: {error.reason}; "
+            if isinstance(error, VaultUnavailable)
+            else ""
+        )
         raise CliError(
             f"no --token given and the local token {name!r} could not be read "
-            "(is `make run` up? or set WHEELVAULT_TOKEN)"
+            f"({why}is `make run` up? or set WHEELVAULT_TOKEN)"
         ) from None
+
+
+def _local(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def vault_down(settings: Settings, reason: str) -> str:
+    """One line: which vault did not answer, why, and what to do about it."""
+    url = redact_url(settings.vault_url or "")
+    fix = (
+        "start the local stack with `make run`, or set WHEELVAULT_VAULT_URL (or pass --vault-url)"
+        if _local(url)
+        else "check WHEELVAULT_VAULT_URL or --vault-url, and that this machine can reach it"
+    )
+    return f"the vault at {url} did not answer ({reason}): {fix}"
+
+
+def storage_down(settings: Settings, reason: str) -> str:
+    """One line: which blob endpoint did not answer, why, and what to do (never the key)."""
+    url = redact_url(blob_endpoint(settings))
+    fix = (
+        "start the local stack with `make run`, or point WHEELVAULT_STORAGE (or --storage-url) "
+        "at a storage account that is up"
+        if _local(url)
+        else "check --storage-url or WHEELVAULT_STORAGE, and that this machine can reach it"
+    )
+    return f"storage at {url} did not answer ({reason}): {fix}"
 
 
 def _info_json(info: Any) -> dict[str, Any]:
@@ -245,6 +285,7 @@ def _info_json(info: Any) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_cli_settings(args)
         if args.group != "token":
@@ -262,7 +303,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    except VaultUnavailable as error:
+        assert settings is not None  # no vault call is made before the settings are read
+        print(f"wheelvault: error: {vault_down(settings, error.reason)}", file=sys.stderr)
+        return EXIT_ERROR
     except AzureError as error:
+        down = unreachable(error)
+        if down is not None and settings is not None:  # vault outages are VaultUnavailable
+            print(f"wheelvault: error: {storage_down(settings, down)}", file=sys.stderr)
+            return EXIT_ERROR
         reason = redact_text(str(getattr(error, "message", "") or type(error).__name__))
         print(
             "wheelvault: error: storage or the vault did not answer as expected: "

@@ -30,6 +30,9 @@ from shared.services.app import build_services
 from shared.settings import Settings
 
 TOKEN_ENV = "WHEELVAULT_TOKEN"  # noqa: S105 - the name of a variable, not a value
+FRONT_DOOR_TIMEOUT = 15.0
+"""Seconds per connect or read for the front door's SAS endpoints: it answers within 10 s even
+when its vault or storage does not (then with a 503 that says so)."""
 
 
 class IndexCliError(Exception):
@@ -83,14 +86,16 @@ def _call(base_url: str, path: str, token: str, body: dict[str, str]) -> dict[st
     request.add_header("Authorization", f"Basic {credential}")
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 - checked above
+        with urllib.request.urlopen(request, timeout=FRONT_DOOR_TIMEOUT) as reply:  # noqa: S310
             answer: dict[str, Any] = json.loads(reply.read())
             return answer
     except urllib.error.HTTPError as error:
         raise IndexCliError(_problem(error)) from None
-    except urllib.error.URLError as error:
+    except (urllib.error.URLError, TimeoutError) as error:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else "timed out"
         raise IndexCliError(
-            f"the front door at {redact_url(base_url)} did not answer ({error.reason})"
+            f"the front door at {redact_url(base_url)} did not answer ({reason}): start the "
+            "local stack with `make run`, or pass --url (or set WHEELVAULT_PUBLIC_URL)"
         ) from None
 
 

@@ -69,10 +69,11 @@ body, so it is the longest an upload may stall, not how long it may take."""
 STORAGE_READ_TIMEOUT = 6.0
 """Seconds one socket read may wait for data: per read, not per transfer, so a big download that
 keeps streaming is never cut off, while storage that stops answering is noticed at once."""
-STORAGE_DEADLINE = 8.0
+STORAGE_DEADLINE = 7.0
 """A storage call's whole budget, retries and back-off included: no retry starts past it, and each
 try's timeouts are clipped to what is left (azure-storage-blob's defaults, 20 s and 60 s per try
-and 3 retries 15-40 s apart, let one call take minutes). Transfers in progress are not cut."""
+and 3 retries 15-40 s apart, let one call take 80 s when storage is down). Short enough that the
+CLI fails within 10 s; a transfer that keeps moving is never cut, as the timeouts are per read."""
 STORAGE_RETRIES = 3
 MIN_TRY_SECONDS = 0.5
 """A retry is started only with at least this much of the budget left."""
@@ -136,7 +137,8 @@ class StorageRetry(ExponentialRetry):
         return settings
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
-        wanted = 0.25 * 2 ** int(settings["count"]) * random.uniform(0.8, 1.2)
+        # 0.25 s, 0.5 s, 1 s (±20 %): `count` is the retry about to start, from 1.
+        wanted = 0.25 * 2 ** (int(settings["count"]) - 1) * random.uniform(0.8, 1.2)
         return float(max(0.0, min(wanted, _left(settings) - MIN_TRY_SECONDS)))
 
     def increment(

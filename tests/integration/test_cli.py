@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devhost.azurite import API_VERSION, Azurite
 from tests.fixtures.vault import VaultStandinProcess
 
 pytestmark = pytest.mark.integration
 
 
-def wheelvault(vault: VaultStandinProcess, *args: str) -> subprocess.CompletedProcess[str]:
+def wheelvault(
+    vault: VaultStandinProcess, *args: str, **overrides: str
+) -> subprocess.CompletedProcess[str]:
     command = shutil.which("wheelvault", path=str(Path(sys.executable).parent))
     assert command is not None, "make installs the wheelvault command into .venv"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELVAULT_")}
@@ -26,6 +32,7 @@ def wheelvault(vault: VaultStandinProcess, *args: str) -> subprocess.CompletedPr
             "WHEELVAULT_VAULT_CREDENTIAL": "local",
             "WHEELVAULT_VAULT_CA_BUNDLE": str(vault.ca_path),
             "WHEELVAULT_PUBLIC_URL": "https://pkgs.example.com",
+            **overrides,
         }
     )
     return subprocess.run(
@@ -100,3 +107,95 @@ def test_an_unreachable_vault_is_one_line(vault_standin: VaultStandinProcess) ->
     assert result.returncode == 1
     assert "did not answer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- a backend that does not answer (issue 9 §4.3) ------------------------------------------
+
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.fixture(params=["refused", "hung"])
+def dead_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A port where nothing listens (refused), or one that accepts into its backlog and never
+    answers (hung: what a stopped process looks like)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        if request.param == "hung":
+            listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+def timed(
+    vault: VaultStandinProcess, *args: str, **env: str
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    result = wheelvault(vault, *args, **env)
+    return time.monotonic() - started, result
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert ACCOUNT_KEY not in result.stderr
+    assert "AccountKey" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("status", "demo_pkg-1.0-py3-none-any.whl"), ("reindex",)])
+def test_storage_that_does_not_answer_fails_within_10_seconds_in_one_line(
+    vault_standin: VaultStandinProcess, dead_port: int, command: tuple[str, ...]
+) -> None:
+    storage = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:{dead_port}/devstoreaccount1;"
+    )
+    elapsed, result = timed(vault_standin, *command, WHEELVAULT_STORAGE=storage)
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert_one_line(
+        result,
+        f"http://127.0.0.1:{dead_port}/devstoreaccount1",
+        "WHEELVAULT_STORAGE",
+        "make run",
+    )
+
+
+def test_a_vault_that_does_not_answer_fails_within_10_seconds_in_one_line(
+    vault_standin: VaultStandinProcess, dead_port: int
+) -> None:
+    url = f"https://127.0.0.1:{dead_port}"
+    elapsed, result = timed(vault_standin, "token", "list", WHEELVAULT_VAULT_URL=url)
+    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert_one_line(result, url, "WHEELVAULT_VAULT_URL", "--vault-url", "make run")
+
+
+def test_status_needs_no_vault(
+    vault_standin: VaultStandinProcess, azurite: Azurite, storage_env: object
+) -> None:
+    """A missing local vault CA is no reason to refuse a storage-only command."""
+    result = wheelvault(
+        vault_standin,
+        "status",
+        "--timeout",
+        "0",
+        "nothing_here-1.0-py3-none-any.whl",
+        WHEELVAULT_STORAGE=azurite.connection_string,
+        WHEELVAULT_STORAGE_API_VERSION=API_VERSION,
+        WHEELVAULT_VAULT_CA_BUNDLE="/nonexistent/ca.pem",
+    )
+    assert "pending" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("dead_port", ["refused"], indirect=True)  # hung: FRONT_DOOR_TIMEOUT
+def test_a_front_door_that_does_not_answer_is_one_line(
+    vault_standin: VaultStandinProcess, dead_port: int
+) -> None:
+    elapsed, result = timed(
+        vault_standin, "sas", "demo-pkg", "--url", f"http://127.0.0.1:{dead_port}", "--token", "t"
+    )
+    assert elapsed < 10
+    assert_one_line(result, f"http://127.0.0.1:{dead_port}", "make run", "--url")
