@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from shared.adapters.secretstore import SecretStore, SecretVersion
+from shared.adapters.secretstore import SecretStore, SecretVersion, VaultUnavailable
 from shared.core.tokens import (
     TOKEN_SECRET_PREFIX,
     Policy,
@@ -50,8 +50,9 @@ this often per token: a version created elsewhere (a rotation) is picked up on i
 and a flood of forged values costs the vault one listing per token name every few seconds, not one
 per request. Names the vault does not know are re-read at most this long after their last read."""
 VERIFY_SECONDS = 8.0
-"""All the vault reads one request's token check makes end within this: past it the request fails
-(503) rather than wait, well within the 10 s promised to clients."""
+"""One request's token check ends within this, waiting for another request's read of the same
+name included: past it the request fails (503) rather than wait, well within the 10 s promised to
+clients even when many requests queue for one name while the vault hangs."""
 
 
 class TokenError(Exception):
@@ -421,9 +422,11 @@ class TokenVerifier:
         monotonic: Callable[[], float] = time.monotonic,
         new_name_reads_per_second: float = NEW_NAME_READS_PER_SECOND,
         new_name_burst: float = NEW_NAME_BURST,
+        verify_seconds: float = VERIFY_SECONDS,
     ) -> None:
         self.store = store
         self.cache_seconds = cache_seconds
+        self.verify_seconds = verify_seconds
         self.clock = clock
         self.monotonic = monotonic
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
@@ -443,12 +446,13 @@ class TokenVerifier:
         except TokenFormatError:
             return None
         digest = hashlib.sha256(value.encode()).digest()
-        entry = self._entry(name, max_age=self.cache_seconds)
+        deadline = time.monotonic() + self.verify_seconds  # real time, whatever self.monotonic is
+        entry = self._entry(name, max_age=self.cache_seconds, deadline=deadline)
         if entry is None:
             return None
         granted = self._match(entry, digest)
         if granted is None:
-            fresh = self._reread(name, entry)
+            fresh = self._reread(name, entry, deadline)
             granted = self._match(fresh, digest) if fresh is not None else None
         return name if granted is not None and granted.allows(scope) else None
 
@@ -470,7 +474,7 @@ class TokenVerifier:
                 granted = known.scope
         return granted
 
-    def _reread(self, name: str, entry: _Entry) -> _Entry | None:
+    def _reread(self, name: str, entry: _Entry, deadline: float) -> _Entry | None:
         """A value `entry` does not know: read the name again, unless that was done lately.
 
         For a known name the limit counts only re-reads forced this way, so a rotation's new value
@@ -480,10 +484,10 @@ class TokenVerifier:
         last = entry.forced_at if entry.versions else entry.fetched_at
         if now - last < MIN_REFRESH_SECONDS:
             return None
-        return self._entry(name, max_age=0.0, newer_than=now)
+        return self._entry(name, max_age=0.0, deadline=deadline, newer_than=now)
 
     def _entry(
-        self, name: str, *, max_age: float, newer_than: float | None = None
+        self, name: str, *, max_age: float, deadline: float, newer_than: float | None = None
     ) -> _Entry | None:
         """The cached versions of `name`, read from the vault when older than `max_age`
         (or, with `newer_than`, unless read after that instant: a forced re-read).
@@ -497,7 +501,11 @@ class TokenVerifier:
             if cached is None and not self._misses.take():
                 return None
         gate = self._gates[hash(name) % self.GATES]
-        with gate:  # concurrent misses for one name share one vault read
+        # Concurrent misses for one name share one vault read; waiting for it counts against
+        # this request's deadline, so requests queued behind a hung read fail in time too.
+        if not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise VaultUnavailable("timed out")
+        try:
             with self._lock:
                 cached = self._cached(name)
                 if cached is not None and (
@@ -507,13 +515,17 @@ class TokenVerifier:
                 ):
                     return cached
             fetched_at = self.monotonic()
-            forced_at = newer_than if newer_than is not None else None
+            forced_at = newer_than
             if forced_at is None:
                 forced_at = cached.forced_at if cached is not None else float("-inf")
-            entry = _Entry(fetched_at, self._fetch(name, cached), forced_at)
+            with self.store.within(max(0.0, deadline - time.monotonic())):
+                versions = self._fetch(name, cached)
+            entry = _Entry(fetched_at, versions, forced_at)
             with self._lock:
                 self._remember(name, entry)
             return entry
+        finally:
+            gate.release()
 
     def _cached(self, name: str) -> _Entry | None:
         """Look `name` up (caller holds the lock), marking it recently used."""
@@ -536,24 +548,23 @@ class TokenVerifier:
             table.popitem(last=False)
 
     def _fetch(self, name: str, previous: _Entry | None) -> tuple[_Known, ...]:
-        """The usable versions of `name`, within one request's vault budget. A version's value
-        never changes, so only versions not seen before cost a value read."""
+        """The usable versions of `name`. A version's value never changes, so only versions not
+        seen before cost a value read."""
         digests = {k.version: k.digest for k in previous.versions} if previous else {}
         now = self.clock()
         known = []
-        with self.store.within(VERIFY_SECONDS):
-            for version in self.store.versions(secret_name(name)):
-                if not version.enabled or expired(version.expires_on, now):
-                    continue
-                if version.tags.get("wheelvault") != "token":
-                    continue
-                try:
-                    scope = Scope(version.tags.get("scope", ""))
-                except ValueError:
-                    continue
-                digest = digests.get(version.version) or self._digest(name, version.version)
-                if digest is not None:
-                    known.append(_Known(version.version, digest, scope, version.expires_on))
+        for version in self.store.versions(secret_name(name)):
+            if not version.enabled or expired(version.expires_on, now):
+                continue
+            if version.tags.get("wheelvault") != "token":
+                continue
+            try:
+                scope = Scope(version.tags.get("scope", ""))
+            except ValueError:
+                continue
+            digest = digests.get(version.version) or self._digest(name, version.version)
+            if digest is not None:
+                known.append(_Known(version.version, digest, scope, version.expires_on))
         return tuple(known)
 
     def _digest(self, name: str, version: str) -> bytes | None:

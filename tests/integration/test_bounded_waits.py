@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ import azure.functions as func
 import pytest
 from azure.core.exceptions import AzureError
 
+from devhost.azurite import Azurite
 from shared.adapters.blobstore import (
     STORAGE_DEADLINE,
     BlobStore,
@@ -30,16 +32,16 @@ from shared.adapters.blobstore import (
 )
 from shared.adapters.secretstore import (
     SecretStore,
+    SecretVersion,
     VaultRetry,
     VaultUnavailable,
     secret_client_from_settings,
 )
 from shared.core import layout
-from shared.core.tokens import Policy, Scope
+from shared.core.tokens import Policy, Scope, new_token
 from shared.services.app import HEALTH_SECONDS, get_services, reset_services
-from shared.services.tokens import Tokens
+from shared.services.tokens import Tokens, TokenVerifier
 from shared.settings import Settings, load_settings
-from tests.fixtures.azurite import Azurite
 from tests.fixtures.vault import VaultStandinProcess, start_vault_standin
 from tests.support.functions import handler
 
@@ -115,6 +117,7 @@ def test_a_stopped_vault_gives_a_json_503_within_10_seconds(
     started = time.monotonic()
     response = call("simple_root", "/simple/", basic(fresh))
     elapsed = time.monotonic() - started
+    print(f"stopped vault: 503 after {elapsed:.2f} s")
     assert response.status_code == 503
     assert elapsed < 10, f"took {elapsed:.1f} s"
     body = json.loads(response.get_body())
@@ -150,6 +153,7 @@ def test_health_answers_within_5_seconds_with_the_vault_stopped(
         started = time.monotonic()
         response = call("health", "/health")
         elapsed = time.monotonic() - started
+        print(f"stopped vault: /health after {elapsed:.2f} s")
         assert elapsed < 5, f"took {elapsed:.1f} s"
         assert response.status_code == 503
         body = json.loads(response.get_body())
@@ -211,3 +215,43 @@ def test_a_hung_storage_call_ends_within_its_deadline(hung_endpoint: int, azurit
     with pytest.raises(AzureError):
         quick.info(layout.INDEX, "x")
     assert time.monotonic() - started < 2
+
+
+class HungStore(SecretStore):
+    """A vault whose every listing hangs for `seconds`, then fails as a timeout would."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    def versions(self, name: str) -> list[SecretVersion]:
+        self.calls += 1
+        time.sleep(self.seconds)
+        raise VaultUnavailable("timed out")
+
+
+def test_requests_queued_behind_a_hung_read_fail_within_their_own_deadline() -> None:
+    """Many requests for one uncached name while the vault hangs: they share the first read, and
+    none waits past its deadline for it (before, each waited for all earlier ones in turn)."""
+    store = HungStore(0.5)
+    check = TokenVerifier(store, verify_seconds=0.8)
+    token = new_token("queued")
+    outcomes: list[tuple[float, str]] = []
+
+    def one() -> None:
+        started = time.monotonic()
+        try:
+            check.verify("Bearer " + token, Scope.READ)
+            outcome = "verified"
+        except VaultUnavailable:
+            outcome = "unavailable"
+        outcomes.append((time.monotonic() - started, outcome))
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {outcome for _, outcome in outcomes} == {"unavailable"}
+    assert max(seconds for seconds, _ in outcomes) < 1.2  # serially: 6 x 0.5 s
+    assert store.calls <= 2
