@@ -14,6 +14,7 @@ from collections.abc import Callable
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
+from shared.adapters.blobstore import unreachable
 from shared.adapters.secretstore import VaultUnavailable
 from shared.core.redact import redact_url
 from shared.core.tokens import Scope
@@ -62,7 +63,13 @@ def _handle(req: func.HttpRequest, action: Callable[[FrontDoor], Reply]) -> func
             redact_url(req.url),
             type(error).__name__,
         )
-        reply = HttpProblem(503, "unavailable", "storage or the vault did not answer").reply()
+        down = unreachable(error)  # the vault's outages are VaultUnavailable, handled above
+        message = (
+            "the index's storage did not answer; try again shortly"
+            if down is not None
+            else "storage or the vault refused the request"
+        )
+        reply = HttpProblem(503, "unavailable", message, {"Retry-After": "5"}).reply()
     return _response(reply, req.method)
 
 

@@ -255,3 +255,28 @@ def test_requests_queued_behind_a_hung_read_fail_within_their_own_deadline() -> 
     assert {outcome for _, outcome in outcomes} == {"unavailable"}
     assert max(seconds for seconds, _ in outcomes) < 1.2  # serially: 6 x 0.5 s
     assert store.calls <= 2
+
+
+def test_storage_that_does_not_answer_is_a_json_503_naming_storage(
+    app_on: VaultStandinProcess, hung_endpoint: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = new_reader(app_on)
+    key = os.environ["WHEELVAULT_STORAGE"].split("AccountKey=")[1].split(";")[0]
+    monkeypatch.setenv(
+        "WHEELVAULT_STORAGE",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={key};BlobEndpoint=http://127.0.0.1:{hung_endpoint}/devstoreaccount1;",
+    )
+    reset_services()
+    started = time.monotonic()
+    response = call("simple_root", "/simple/", basic(token))
+    elapsed = time.monotonic() - started
+    print(f"hung storage: 503 after {elapsed:.2f} s")
+    assert response.status_code == 503
+    assert elapsed < 10
+    body = json.loads(response.get_body())
+    assert body["error"] == {
+        "code": "unavailable",
+        "message": "the index's storage did not answer; try again shortly",
+    }
+    assert key not in response.get_body().decode()
