@@ -78,14 +78,20 @@ def build_project_page(project: NormalizedName, records: Iterable[FileRecord]) -
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def _version(filename: str) -> tuple[Version, str]:
+    """A file's version and its spelling. Cached: a publish places one file among thousands."""
+    version = parse_wheel_filename(filename)[1]
+    return version, str(version)
+
+
 def _order(filename: str) -> tuple[Version, str]:
-    """Where a file goes on its page. Cached: a publish places one file among thousands."""
-    return parse_wheel_filename(filename)[1], filename
+    """Where a file goes on its page: by version, then filename."""
+    return _version(filename)[0], filename
 
 
 def file_version(filename: str) -> Version:
     """A file's version as its filename says: publishing made it equal to the record's."""
-    return _order(filename)[0]
+    return _version(filename)[0]
 
 
 def project_page(
@@ -99,9 +105,8 @@ def project_page(
     files = list(links) if ordered else sorted(links, key=lambda f: _order(f.filename))
     versions: dict[Version, str] = {}
     for link in files:  # equal versions spelled apart (1.0, 1.0.0): the first one's spelling
-        version = file_version(link.filename)
-        if version not in versions:
-            versions[version] = str(version)
+        version, spelling = _version(link.filename)
+        versions.setdefault(version, spelling)
     return ProjectPage(name=project, versions=tuple(versions.values()), files=tuple(files))
 
 
