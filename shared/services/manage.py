@@ -51,7 +51,8 @@ class IndexAdmin:
         return self._set_yank(project, version, filename, yanked=False, reason=None)
 
     def delete_file(self, project: str, filename: str, *, reason: str = "") -> None:
-        """Remove a file for good; its filename is tombstoned and can never be published again."""
+        """Remove a file for good; its distribution is tombstoned, never to be published again
+        under any spelling of its filename."""
         name = canonicalize_name(project)
         tombstone = _tombstone(name, filename)
         record_path = layout.record_path(name, filename)
