@@ -163,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         print("no *.whl files in the given folders", file=sys.stderr)
         return 2
     figures = run(paths)
-    report(figures)
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs = existing.get("runs", {})
     runs[args.label] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **figures}
@@ -179,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
+    report(figures)  # after writing: a closed pipe (| head) must not lose the figures
     return 0
 
 

@@ -9,8 +9,10 @@ Builds, at the default ``Limits``, the wheels that cost the validator the most a
 - ``largest-allowed``: as close to the caps as a wheel can be and still pass: 2 GiB
   uncompressed just under the overall-ratio cap, every file decompressed and hashed.
 - ``largest-text``: 2 GiB of text that deflates about 2x, like real code and binaries
-  (slower to inflate per byte than the above); passes the caps with a large upload limit.
-- ``largest-upload``: 100 MiB of incompressible files (the default upload cap), all hashed.
+  (slower to inflate per byte than the above); needs an upload limit of 1 GB or more.
+- ``largest-at-upload-cap``: the slowest 2 GiB that fits the default 100 MiB upload cap:
+  members of that text padded with zeros, so the archive is just under 100 MiB.
+- ``largest-upload``: 100 MiB of incompressible files (about the default upload cap), all hashed.
 - ``most-members``: the member cap (100,000), all small files, all hashed.
 
     .venv/bin/python -m bench.validator_worst [--work DIR] [--out FILE]
@@ -98,17 +100,23 @@ def largest_allowed(limits: Limits) -> Iterator[tuple[str, Chunks]]:
         yield f"{NAME}/data/{n}.bin", _once(member)
 
 
-def largest_text(limits: Limits) -> Iterator[tuple[str, Chunks]]:
-    """1 MiB members of random words: deflates about 2x (torch: 2.1x), inflates at real speed."""
+def text_blocks(size: int) -> list[bytes]:
+    """Blocks of random words: deflate about 2x (torch: 2.1x) and inflate slowly."""
     words = [f"{word:x}" for word in incompressible_bytes(4096)]
     blocks = []
     for seed in range(16):
         chooser = random.Random(seed)
-        pieces = (chooser.choice(words) + str(chooser.randrange(999)) for _ in range(MiB // 5))
-        text = " ".join(pieces)
-        blocks.append(text.encode()[:MiB])
+        pieces = (chooser.choice(words) + str(chooser.randrange(999)) for _ in range(size // 5))
+        blocks.append(" ".join(pieces).encode()[:size])
+    return blocks
+
+
+def largest_text(limits: Limits, text_share: float = 1.0) -> Iterator[tuple[str, Chunks]]:
+    """1 MiB members, ``text_share`` of each slow-inflating text, the rest zeros."""
+    blocks = text_blocks(int(MiB * text_share))
     for n in range(limits.max_uncompressed_bytes // MiB - 1):
-        yield f"{NAME}/text/{n}.txt", _once(blocks[n % len(blocks)])
+        block = blocks[n % len(blocks)]
+        yield f"{NAME}/text/{n}.txt", _once(block + bytes(MiB - len(block)))
 
 
 def largest_upload() -> Iterator[tuple[str, Chunks]]:
@@ -167,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "split-bomb": split_bomb,
         "largest-allowed": lambda: largest_allowed(limits),
         "largest-text": lambda: largest_text(limits),
+        "largest-at-upload-cap": lambda: largest_text(limits, text_share=0.088),
         "largest-upload": largest_upload,
         "most-members": lambda: most_members(limits),
     }
