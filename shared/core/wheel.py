@@ -687,6 +687,7 @@ def _check_wheel_file(content: bytes | None, limit: int) -> bytes:
 # tools), so such files are validated by the 2.1 rules.
 _SUPPORTED_METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5")
 _SUMMARY_LIMIT = 512  # Warehouse's limit
+_CONTENT_TYPES = "text/plain, text/x-rst or text/markdown (GFM or CommonMark), in UTF-8"
 _MESSAGE_LIMIT = 500
 # The fields installers and the index act on; a bad value in one refuses the wheel. Every
 # other field only informs people, so what packaging finds wrong there (a License-File
@@ -809,7 +810,7 @@ def _lenient_findings(raw: RawMetadata, unparsed: Mapping[str, list[str]]) -> li
     try:
         Metadata.from_raw(validated, validate=True)
     except ExceptionGroup as group:
-        findings += sorted(_describe(exc) for exc in _flatten(group))  # set order varies
+        findings += sorted(_describe(exc, raw) for exc in _flatten(group))  # set order varies
     except (ValueError, TypeError, LookupError) as exc:
         findings.append(f"could not be fully validated: {exc}")
     return findings
@@ -872,10 +873,13 @@ def _requirement_problem(value: str) -> str | None:
     return None if requirement.url is None else "is a direct (URL) reference"
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, raw: RawMetadata) -> str:
     """packaging's message, prefixed with the field when the message does not name it."""
     message = str(exc)
     field = exc.field if isinstance(exc, InvalidMetadata) else None
+    if field == "description-content-type":  # packaging lists the choices in set order
+        value = _show(raw.get("description_content_type") or "")
+        return f"Description-Content-Type {value} is not {_CONTENT_TYPES} (ignored)"
     if field and field.lower() not in message.lower():
         return f"{field}: {message}"
     return message

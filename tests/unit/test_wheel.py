@@ -888,6 +888,14 @@ def _v(version: str, *lines: str) -> bytes:
     return _metadata(f"Metadata-Version: {version}", "Name: demo", "Version: 1.0", *lines)
 
 
+def _dct(shown: str) -> str:
+    # Not packaging's message: it lists the allowed values in set order, which varies by run.
+    return (
+        f"Description-Content-Type {shown} is not text/plain, text/x-rst or text/markdown "
+        "(GFM or CommonMark), in UTF-8 (ignored)"
+    )
+
+
 # PyPI published wheels with each of these (six 1.17.0, black 22.12.0, Cython 0.29.37,
 # Deprecated 1.2.18, ply 3.11...): harmless to installers, so published with a warning.
 @pytest.mark.parametrize(
@@ -909,17 +917,16 @@ def _v(version: str, *lines: str) -> bytes:
             _v("2.2", "License-Expression: MIT"),
             ["license-expression introduced in metadata version 2.4, not 2.2"],
         ),
-        (
-            _v("2.0", "Description-Content-Type: UNKNOWN"),  # ply 3.11
-            [
-                "'UNKNOWN' is not a valid content type for 'description-content-type': "
-                "Invalid content type"
-            ],
-        ),
+        (_v("2.0", "Description-Content-Type: UNKNOWN"), [_dct("'UNKNOWN'")]),  # ply 3.11
         (
             _v("2.1", "Description-Content-Type: text/plain; charset=latin-1"),
-            ["'description-content-type' can only specify the UTF-8 charset, not 'latin-1'"],
+            [_dct("'text/plain; charset=latin-1'")],
         ),
+        (
+            _v("2.1", "Description-Content-Type: text/markdown; variant=Markdown"),
+            [_dct("'text/markdown; variant=Markdown'")],
+        ),
+        (_v("2.1", "Description-Content-Type: text/html"), [_dct("'text/html'")]),
         (_v("2.1", "Foo: bar"), ["field 'foo' is unknown, repeated or unreadable (ignored)"]),
         (
             _v("2.1", "Summary: one", "Summary: two"),
@@ -954,26 +961,11 @@ _LICENSE = [(f"{DIST_INFO}/LICENSE", b"MIT License\n")]
 
 
 @pytest.mark.parametrize(
-    ("value", "start", "end"),
-    [
-        ("text/html", "'description-content-type' must be one of", "not 'text/html'"),
-        ("text/markdown; variant=Markdown", "valid Markdown variants", "not 'Markdown'"),
-    ],
-)
-def test_unknown_description_content_types_are_warnings(value: str, start: str, end: str) -> None:
-    # packaging lists the allowed values from a set: their order varies between runs.
-    wheel = build_wheel(metadata_override=_v("2.1", f"Description-Content-Type: {value}"))
-    [warning] = inspect(wheel.data).warnings
-    assert warning.startswith(f"METADATA: {start}")
-    assert warning.endswith(end)
-
-
-@pytest.mark.parametrize(
     ("version", "path", "stored", "warnings"),
     [
         ("2.1", "LICENSE", f"{DIST_INFO}/LICENSE", []),
         ("2.1", "LICENSES/MIT.txt", f"{DIST_INFO}/LICENSES/MIT.txt", []),
-        ("2.1", "LICENSES/MIT.txt", f"{DIST_INFO}/MIT.txt", []),  # bdist_wheel before 0.41
+        ("2.1", "LICENSES/MIT.txt", f"{DIST_INFO}/MIT.txt", []),  # older versions of wheel
         ("2.4", "LICENSE", f"{DIST_INFO}/licenses/LICENSE", []),
         (
             "2.4",
