@@ -72,6 +72,11 @@ class IndexPages:
         self._written: OrderedDict[str, tuple[str, ProjectPage]] = OrderedDict()
         self._written_lock = threading.Lock()
 
+    def forget_written(self) -> None:
+        """Drop the pages this worker remembers writing: the next change parses (a cold worker)."""
+        with self._written_lock:
+            self._written.clear()
+
     # -- one change, constant cost ---------------------------------------------------------
 
     def add_file(self, record: FileRecord) -> bool:
