@@ -416,6 +416,9 @@ def _unicode_path_extra(extra: bytes) -> str | None:
     return None
 
 
+_EMPTY_DEFLATE_SIZE = 2  # an empty deflate stream (b"\x03\x00"), as zipfile writes for a directory
+
+
 def _check_member_types(infos: Iterable[zipfile.ZipInfo]) -> None:
     """Refuse members an unzipper would create as a link, a device, a fifo or a socket.
 
@@ -426,6 +429,13 @@ def _check_member_types(infos: Iterable[zipfile.ZipInfo]) -> None:
     """
     for info in infos:
         kind = (info.external_attr >> 16) & _S_IFMT
+        if info.is_dir() and (info.file_size or info.compress_size > _EMPTY_DEFLATE_SIZE):
+            # Extractors disagree on such an entry (skip it, or write a file named like a
+            # directory), and nothing checks its bytes against RECORD.
+            raise Rejection(
+                RejectCode.CORRUPT_ZIP,
+                f"directory entry {_show(info.orig_filename)} holds data",
+            )
         if kind == stat.S_IFLNK:
             raise Rejection(
                 RejectCode.SYMLINK_MEMBER,

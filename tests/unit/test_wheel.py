@@ -626,6 +626,13 @@ def test_directory_entries_are_fine() -> None:
     assert inspect(zip_with_modes(with_dirs, {"demo/": (3, (0o40755 << 16) | 0x10)})).name == "demo"
 
 
+def test_directory_entries_holding_data_are_corrupt() -> None:
+    wheel = build_wheel()
+    with_dirs = with_record([("demo/", b"hidden"), *wheel.members], DIST_INFO)
+    rejection = rejected(RejectCode.CORRUPT_ZIP, zip_with_modes(with_dirs, {}))
+    assert "'demo/'" in rejection.message
+
+
 # --------------------------------------------------------------------------- duplicates
 
 
