@@ -403,8 +403,9 @@ class TokenVerifier:
     time. Unknown, malformed, disabled, expired and wrong-scope tokens are all refused the same
     way: `verify` returns None and says nothing about why. The cache is bounded (least recently
     used names go first); concurrent misses for one name share a single vault read, and reads
-    for names not cached are rate-limited (`_MissBudget`). Even with `cache_seconds=0`, calls
-    within half a second of a read share it, so a burst never multiplies vault requests.
+    for names not cached, or cached as unknown to the vault, are rate-limited (`_MissBudget`).
+    Even with `cache_seconds=0`, calls within half a second of a read share it, so a burst
+    never multiplies vault requests.
     """
 
     MAX_ENTRIES = 10_000
@@ -498,7 +499,10 @@ class TokenVerifier:
             cached = self._cached(name)
             if cached is not None and self.monotonic() - cached.fetched_at < max_age:
                 return cached
-            if cached is None and not self._misses.take():
+            # A name the vault did not know costs from the budget on every read, not only the
+            # first: otherwise the same made-up names, repeated past each re-read interval,
+            # would read the vault once per name per interval.
+            if (cached is None or not cached.versions) and not self._misses.take():
                 return None
         gate = self._gates[hash(name) % self.GATES]
         # Concurrent misses for one name share one vault read; waiting for it counts against

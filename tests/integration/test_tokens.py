@@ -388,6 +388,35 @@ def test_a_flood_of_made_up_names_is_bounded(store: SecretStore, clock: Clock) -
     assert check.verify(basic(value), Scope.READ) == name
 
 
+def test_re_reads_of_names_the_vault_does_not_know_are_charged_to_the_budget(
+    store: SecretStore, clock: Clock
+) -> None:
+    """The same made-up names over and over, past the re-read interval: each round would re-read
+    every name if re-reads of unknown names were free; they spend the new-name budget instead."""
+    from shared.services.tokens import MIN_REFRESH_SECONDS
+
+    counting = CountingStore(store)
+    now = [1000.0]
+    check = TokenVerifier(
+        counting,  # type: ignore[arg-type]
+        cache_seconds=3600,
+        clock=clock,
+        monotonic=lambda: now[0],
+        new_name_reads_per_second=1.0,
+        new_name_burst=20.0,
+    )
+    names = [f"ghost-{uuid.uuid4().hex[:12]}" for _ in range(20)]
+    for name in names:  # the burst: one listing per new name
+        assert check.verify(basic(new_token(name)), Scope.READ) is None
+    assert counting.reads == 20
+    for _ in range(10):
+        now[0] += MIN_REFRESH_SECONDS
+        for name in names:
+            assert check.verify(basic(new_token(name)), Scope.READ) is None
+    # 50 s at one read per second refills at most 50 reads, not 10 rounds x 20 names.
+    assert counting.reads - 20 <= 50 + 1
+
+
 def test_a_rotated_value_works_on_the_very_next_request(
     tokens: Tokens, store: SecretStore, clock: Clock
 ) -> None:
