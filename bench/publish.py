@@ -263,7 +263,7 @@ def measure_cell(
     timings: list[float] = []
     requests: list[int] = []
     cold: list[float] = []
-    for i in range(n + (n // 3 if size < 1024 * 1024 else 0)):
+    for i in range(n + (max(1, n // 3) if size < 1024 * 1024 else 0)):
         if i >= n:  # a worker that did not write the page last: it parses it
             services.pages.forget_written()
         elapsed, count = publish_once(services, counter, project, f"{version}.{i}", size)
