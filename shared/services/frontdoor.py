@@ -223,12 +223,14 @@ class FrontDoor:
     def upload_sas(self, body: bytes) -> Reply:
         filename = _string(_json_object(body), "filename")
         try:
-            wheel = check_upload_name(filename)
+            check_upload_name(filename)
         except Rejection as rejection:
             raise HttpProblem(400, rejection.code.value, rejection.message) from None
         if self.store.info(layout.INDEX, layout.tombstone_path(filename)) is not None:
             raise HttpProblem(409, "filename-tombstoned", f"{filename} was deleted for good")
-        if self.store.info(layout.INDEX, layout.file_path(wheel.project, filename)) is not None:
+        # The claim, not the exact filename: a respelling of a published distribution
+        # (Demo_Pkg-1.0.0-… beside demo_pkg-1.0-…) would be refused when published.
+        if self.store.info(layout.INDEX, layout.claim_path(filename)) is not None:
             raise HttpProblem(409, "file-exists", f"{filename} is already published")
         signed = self.signer.create_url(layout.UPLOADS, filename, self.sas_lifetime)
         return json_reply(
