@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 
 def test_publish_benchmark_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "publish.json"
-    assert bench_publish.main(["--sizes", "2,4", "--samples", "2", "--out", str(out)]) == 0
+    argv = ["--sizes", "2,4", "--files", "3", "--samples", "2", "--concurrent", "2"]
+    assert bench_publish.main([*argv, "--crowd-files", "3", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     cells = {(row["projects"], row["wheel"]) for row in result["rows"]}
     assert cells == {(2, "100KB"), (2, "10MB"), (4, "100KB"), (4, "10MB")}
