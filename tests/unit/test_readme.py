@@ -1,0 +1,69 @@
+"""The README as a newcomer reads it: a contents list that matches, links that land, users'
+sections before operators' and developers', and nothing that only exists outside a clone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def headings() -> list[tuple[int, str]]:
+    """(level, title) of every heading outside fenced code blocks, in order."""
+    found: list[tuple[int, str]] = []
+    fenced = False
+    for line in README.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := re.match(r"(#{1,6}) (.+)", line)):
+            found.append((len(match[1]), match[2].strip()))
+    return found
+
+
+def slug(title: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def section_titles() -> list[str]:
+    return [title for level, title in headings() if level == 2 and title != "Contents"]
+
+
+def test_the_contents_list_names_every_section_in_order() -> None:
+    contents = README.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", contents)
+    assert [title for title, _ in listed] == section_titles()
+    assert all(anchor == slug(title) for title, anchor in listed)
+
+
+def test_every_link_into_the_readme_lands_on_a_heading() -> None:
+    anchors = {slug(title) for _, title in headings()}
+    missing = sorted(set(re.findall(r"\]\(#([^)]+)\)", README)) - anchors)
+    assert not missing
+
+
+def test_users_come_first_then_operators_then_developers() -> None:
+    order = section_titles()
+    for user, operator, developer in [
+        ("Installing from the index", "Configuration", "Development"),
+        ("Publishing", "Deploying to Azure", "The local stack"),
+        ("Access tokens", "Deploying to Azure", "Benchmarks"),
+    ]:
+        assert order.index(user) < order.index(operator) < order.index(developer)
+    assert order[0] == "Quickstart"
+
+
+def test_above_and_below_point_the_right_way() -> None:
+    """`*Some heading* above` must name a heading that really is above the phrase."""
+    positions = {title: README.index(f"# {title}\n") for _, title in headings()}
+    for match in re.finditer(r"\*([^*\n]+)\* (above|below)", README):
+        title, direction = match[1], match[2]
+        if title in positions:
+            earlier = positions[title] < match.start()
+            assert earlier == (direction == "above"), match[0]
+
+
+def test_nothing_points_outside_a_clone() -> None:
+    assert "../shared" not in README
