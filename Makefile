@@ -38,7 +38,7 @@ lint: $(VENV)/.installed
 types: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict $(PY_SOURCES)
 
-pytest: deps infra-tools
+pytest: deps infra-tools poetry-tool
 	$(VENV)/bin/pytest
 
 test: deps lint types pytest
@@ -67,4 +67,17 @@ infra-tools: $(CHECKOV_VENV)/.installed
 $(CHECKOV_VENV)/.installed: infra/checkov-requirements.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(PIP_ISOLATED) $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/checkov-requirements.txt
+	touch $@
+
+# poetry (tests/e2e/test_readme_clients.py runs the README's poetry snippets with it) pins its own
+# `packaging` and more, so it lives in a virtualenv of its own; tests find it at
+# .venv-poetry/bin/poetry. About 20 s to install.
+.PHONY: poetry-tool
+POETRY_VENV := .venv-poetry
+
+poetry-tool: $(POETRY_VENV)/.installed
+
+$(POETRY_VENV)/.installed: tests/e2e/poetry-requirements.txt
+	test -x $(POETRY_VENV)/bin/python || $(PYTHON) -m venv $(POETRY_VENV)
+	$(PIP_ISOLATED) $(POETRY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/e2e/poetry-requirements.txt
 	touch $@
