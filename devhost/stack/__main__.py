@@ -1,8 +1,10 @@
 """``python -m devhost.stack`` (what ``make run`` execs): start the local system, supervise it.
 
 Starts Azurite, the Key Vault stand-in and the functions host as children, prints the banner,
-then waits. SIGINT (Ctrl-C) or SIGTERM stops every child and exits 0; a child that dies on its
-own is reported with the end of its log, the rest are stopped, and the exit status is 1. A port
+then waits. SIGINT (Ctrl-C) or SIGTERM stops every child and exits 0. A child that dies on its
+own is restarted on its port and data, with backoff (restarts.py), while the others keep
+running; each death and each restart is one line on stderr. A child that keeps dying is
+reported with the end of its log, the rest are stopped, and the exit status is 1. A port
 already in use, or another stack on the same root, is one line on stderr and exit status 2,
 before anything is started.
 """
@@ -13,6 +15,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -21,6 +24,7 @@ from devhost.stack.banner import banner
 from devhost.stack.children import AlreadyRunning, Cancelled, Child, PortInUse, StackError
 from devhost.stack.config import DEFAULT_PORTS, REPO_ROOT, Ports
 from devhost.stack.core import Stack
+from devhost.stack.restarts import RestartPolicy
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,16 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackError as error:
         return _error(str(error), EXIT_FAILED)
     print(banner(stack), flush=True)
-    died = None
+    gave_up = None
     try:
-        died = _supervise(stack, stop_requested)
+        gave_up = _supervise(stack, stop_requested, RestartPolicy())
     finally:
         problems = stack.stop()
     for problem in problems:
         print(f"{PROG}: warning: {problem}", file=sys.stderr)
-    if died is not None:
-        message = died.failure(f"{died.exit_text()} unexpectedly")
-        return _error(f"{message}\nstopped the other services", EXIT_FAILED)
+    if gave_up is not None:
+        return _error(f"{gave_up}\nstopped the other services", EXIT_FAILED)
     return _stopped()
 
 
@@ -71,13 +74,52 @@ def _stop_on_signals() -> threading.Event:
     return stop_requested
 
 
-def _supervise(stack: Stack, stop_requested: threading.Event) -> Child | None:
-    """Wait for a signal; return the child that died first if one does before."""
+def _supervise(stack: Stack, stop_requested: threading.Event, policy: RestartPolicy) -> str | None:
+    """Wait for a signal, restarting children that die; why we gave up, if we did."""
     while not stop_requested.wait(timeout=0.5):
         died = stack.dead_child()
         if died is not None:
-            return died
+            gave_up = _restart(stack, died, stop_requested, policy)
+            if gave_up is not None:
+                return gave_up
     return None
+
+
+def _restart(
+    stack: Stack, died: Child, stop_requested: threading.Event, policy: RestartPolicy
+) -> str | None:
+    """Restart `died` after the policy's delay; a message instead when the policy gives up.
+
+    A restart that fails leaves the child dead, so the next look finds it again and the
+    policy counts it: a child that cannot come back ends in the give-up message.
+    """
+    delay = policy.died(died.name)
+    if delay is None:
+        return died.failure(
+            f"{died.exit_text()}; it died {policy.limit + 1} times within "
+            f"{policy.window:.0f} s, so it is not restarted again"
+        )
+    _say(
+        f"{died.title} {died.exit_text()}; restarting it in {delay:.0f} s "
+        f"(restart {policy.count(died.name)} of at most {policy.limit} within "
+        f"{policy.window:.0f} s; log {died.log_path})"
+    )
+    if stop_requested.wait(delay):
+        return None
+    began = time.monotonic()
+    try:
+        child = stack.restart(died.name)
+    except Cancelled:
+        return None
+    except StackError as error:
+        _say(f"{died.title} did not come back: {str(error).splitlines()[0]}")
+        return None
+    _say(f"{child.title} restarted (pid {child.pid}), ready in {time.monotonic() - began:.1f} s")
+    return None
+
+
+def _say(line: str) -> None:
+    print(f"{PROG}: {line}", file=sys.stderr, flush=True)
 
 
 def _stopped() -> int:

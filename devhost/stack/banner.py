@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from devhost.azurite import API_VERSION
 from devhost.stack.config import REPO_ROOT
 from devhost.stack.core import Stack
 from devhost.stack.provision import PUBLISHER, READER
@@ -46,14 +47,23 @@ def _index_lines(stack: Stack) -> list[str]:
 
 
 def _cli_environment(stack: Stack) -> list[str]:
-    """The `wheelvault` command reads the repository's local.settings.json, which names the
-    default ports and data root; anything else needs these variables."""
+    """How the `wheelvault` command finds this stack.
+
+    It reads `.local/stack.json` of the repository (written once the stack is ready, see
+    state.py), and falls back to local.settings.json, which names the default ports. A stack
+    elsewhere, or a CLI run with other settings in its environment, needs every endpoint
+    setting exported, storage included: these are the values the host itself got.
+    """
+    found = [f"  cli       {stack.paths.shown(stack.paths.state)} describes this stack"]
     if stack.uses_default_ports and stack.paths.root == REPO_ROOT:
-        return []
+        return found
     variables = {
+        "WHEELVAULT_STORAGE": stack.storage_connection_string,
+        "WHEELVAULT_STORAGE_API_VERSION": API_VERSION,
         "WHEELVAULT_VAULT_URL": stack.vault_url,
-        "WHEELVAULT_VAULT_CA_BUNDLE": str(stack.vault_ca),
+        "WHEELVAULT_VAULT_CREDENTIAL": "local",
+        "WHEELVAULT_VAULT_CA_BUNDLE": str(stack.vault_ca.resolve()),
         "WHEELVAULT_PUBLIC_URL": stack.public_url,
     }
     exported = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
-    return [f"  cli env   export {exported}"]
+    return [*found, f"  cli env   export {exported}"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from devhost.azurite import API_VERSION, connection_string
 from devhost.localhost.settings import SAMPLE_SETTINGS_FILE, SETTINGS_FILE
+from devhost.stack.state import FILE_NAME as STATE_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -90,6 +91,11 @@ class StackPaths:
     def lock(self) -> Path:
         return self.local / "stack.lock"
 
+    @property
+    def state(self) -> Path:
+        """`.local/stack.json`: the running stack's endpoints, for the CLI (see state.py)."""
+        return self.local / STATE_FILE
+
     def shown(self, path: Path) -> str:
         """`path` relative to the root when inside it: shorter in the banner."""
         try:
@@ -145,6 +151,19 @@ def write_settings(path: Path, values: Mapping[str, str]) -> None:
     document = {"IsEncrypted": False, "Values": dict(values)}
     partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, path)
+
+
+def as_the_host_sees_them(values: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
+    """`values` with the children's environment applied over them, as the host does.
+
+    The host only fills in variables that are not set yet (as Core Tools does), so a
+    WHEELVAULT_PAGE_CACHE_SECONDS given to `make run` wins over local.settings.json; the
+    stack validates what the host will really run with, not just the file.
+    """
+    return {
+        **values,
+        **{k: v for k, v in env.items() if k in values or k.startswith("WHEELVAULT_")},
+    }
 
 
 def child_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 Used by ``python -m devhost.stack`` (``make run``) and by tests, which give it a temporary root
 and free ports. ``start()`` returns once the host's ``/health`` answers 200, the containers exist
-and both local tokens are known; ``stop()`` stops every child and releases every port.
+and both local tokens are known, then writes ``.local/stack.json`` (state.py); ``restart(name)``
+brings one dead child back on its port and data; ``stop()`` stops every child and releases every
+port.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import IO, TypeVar
 
 from pydantic import ValidationError
 
-from devhost.azurite import AZURITE_BLOB, NODE
+from devhost.azurite import API_VERSION, AZURITE_BLOB, NODE
 from devhost.host import READY_PREFIX as HOST_READY
 from devhost.keyvault.__main__ import READY_PREFIX as VAULT_READY
 from devhost.localhost.settings import SettingsFileError, read_values
@@ -48,12 +50,14 @@ from devhost.stack.config import (
     Endpoints,
     Ports,
     StackPaths,
+    as_the_host_sees_them,
     child_environment,
     ensure_user_settings,
     host_values,
     write_settings,
 )
 from devhost.stack.provision import PUBLISHER, READER, LocalToken, ensure_containers, ensure_tokens
+from devhost.stack.state import now_iso, this_process, write_state
 from shared.services.tokens import index_url
 from shared.settings import Settings, describe
 
@@ -94,6 +98,8 @@ class Stack:
         self.children: dict[str, Child] = {}
         self.tokens: dict[str, LocalToken] = {}
         self.endpoints: Endpoints | None = None
+        self.settings: Settings | None = None
+        self.ready_at = ""
         self.wrote_user_settings = False
         self.started_in: float | None = None
         self._lock: IO[str] | None = None
@@ -166,7 +172,8 @@ class Stack:
             child.terminate()
         for child in others:
             child.stop(self.stop_timeout)
-        if self.children:  # only then did this stack write the pids file (not a rival's)
+        if self.children:  # only then did this stack write these files (not a rival's)
+            self.paths.state.unlink(missing_ok=True)
             self.paths.pids.unlink(missing_ok=True)
         self.children.clear()
         if self._lock is not None:
@@ -177,6 +184,21 @@ class Stack:
             for child in running
             if child.process.returncode != 0
         ]
+
+    def restart(self, name: str) -> Child:
+        """Start child `name` again, on the same port and data, and wait until it is ready.
+
+        For the supervisor, once the child has exited. On failure the new child is stopped
+        (so `dead_child` reports it again) and StackError (Cancelled on a signal) is raised.
+        Rewrites `.local/stack.pids` and `.local/stack.json`.
+        """
+        try:
+            self._restart(name)
+        except BaseException:
+            self.children[name].stop(self.stop_timeout)
+            raise
+        self._write_state()
+        return self.children[name]
 
     def dead_child(self) -> Child | None:
         """The first child that exited on its own (for the supervisor), or None."""
@@ -212,6 +234,7 @@ class Stack:
         if not NODE.exists() or not AZURITE_BLOB.exists():
             raise StackError("Azurite is not installed: run `make deps` (or `npm ci`)")
         self._lock_root()
+        self.paths.state.unlink(missing_ok=True)  # left by a supervisor that was killed
         self.ports = self._claim_ports(self.requested_ports)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         self.wrote_user_settings = ensure_user_settings(self.paths)
@@ -219,20 +242,72 @@ class Stack:
         env = child_environment(os.environ)
         azurite = self._spawn_azurite(env)
         vault = self._spawn_vault(env)
-        self._wait(azurite, listening(LOOPBACK, self.ports.blob), "listening")
-        found = self._wait(vault, ready_line(vault, VAULT_READY_LINE), "ready")
+        self._wait_azurite(azurite)
+        found = self._wait_vault(vault)
         self.endpoints = Endpoints(
             self.ports.blob, found["url"], Path(found["ca"].strip()), self.public_url
         )
         values = host_values(base, self.endpoints)
         write_settings(self.paths.host_settings, values)
-        settings = _validated(values, self.paths.host_settings)
+        self.settings = _validated(as_the_host_sees_them(values, env), self.paths.host_settings)
         # Containers before the host, so its blob watcher finds `uploads` on its first look.
-        ensure_containers(settings, self.cancel)
+        ensure_containers(self.settings, self.cancel)
         host = self._spawn_host(env)
-        self.tokens = ensure_tokens(settings, self.cancel)  # while the host imports the app
+        self.tokens = ensure_tokens(self.settings, self.cancel)  # while the host imports the app
+        self._wait_host(host)
+        self.ready_at = now_iso()
+        self._write_state()
+
+    def _restart(self, name: str) -> None:
+        old = self.children[name]
+        old.stop(self.stop_timeout)  # reaps it, and kills anything it left in its group
+        port = {"azurite": self.ports.blob, "keyvault": self.ports.vault, "host": self.ports.host}
+        if not _port_free(port[name]):
+            raise StackError(f"port {port[name]} is no longer free (something else took it)")
+        env = child_environment(os.environ)
+        if name == "azurite":
+            self._wait_azurite(self._spawn_azurite(env))
+            # Azurite saves its metadata every 5 s: a kill may have lost a new container.
+            ensure_containers(self._settings, self.cancel)
+        elif name == "keyvault":
+            found = self._wait_vault(self._spawn_vault(env))
+            if found["url"] != self.vault_url:
+                raise StackError(f"the vault came back at {found['url']}, not {self.vault_url}")
+            self.tokens = ensure_tokens(self._settings, self.cancel)
+        else:
+            self._wait_host(self._spawn_host(env))
+
+    def _wait_azurite(self, azurite: Child) -> None:
+        self._wait(azurite, listening(LOOPBACK, self.ports.blob), "listening")
+
+    def _wait_vault(self, vault: Child) -> re.Match[str]:
+        return self._wait(vault, ready_line(vault, VAULT_READY_LINE), "ready")
+
+    def _wait_host(self, host: Child) -> None:
         self._wait(host, ready_line(host, HOST_READY_LINE), "ready")
         self._wait(host, self._healthy, "healthy (GET /health answering 200)")
+
+    @property
+    def _settings(self) -> Settings:
+        if self.settings is None:
+            raise RuntimeError("the stack is not running")
+        return self.settings
+
+    def _write_state(self) -> None:
+        """`.local/stack.json` (see state.py): what the `wheelvault` command needs to find us."""
+        state = {
+            **this_process(),
+            "root": str(self.paths.root),
+            "host_url": self.public_url,
+            "public_url": self.public_url,
+            "storage": self.storage_connection_string,
+            "storage_api_version": API_VERSION,
+            "vault_url": self.vault_url,
+            "vault_ca": str(self.vault_ca.resolve()),
+            "ports": {"blob": self.ports.blob, "vault": self.ports.vault, "host": self.ports.host},
+            "started_at": self.ready_at,
+        }
+        write_state(self.paths.state, state)
 
     def _lock_root(self) -> None:
         """One stack per root: a second Azurite on the same data would overwrite the first's
