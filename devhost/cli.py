@@ -2,13 +2,16 @@
 
     wheelvault token create NAME --scope read|publish [--rotate-after P30D] [--overlap P7D]
     wheelvault token list | show NAME | url NAME | rotate NAME | revoke NAME
-    wheelvault upload FILE... [--wait]        wheelvault sas REQUIREMENT
+    wheelvault upload FILE_OR_DIR... [--wait] [--skip-existing]   wheelvault sas REQUIREMENT
     wheelvault status FILE...                 wheelvault yank|unyank PROJECT --version V|--file F
     wheelvault delete PROJECT FILE            wheelvault reindex
 
-It talks to the local stack by default (settings from the environment, then
-local.settings.json, then local.settings.sample.json) and to a real Key Vault when given
-`--vault-url` (authenticated with DefaultAzureCredential: `az login`, a managed identity, ...).
+Where each command goes, per endpoint (storage, vault, front door): an explicit flag, else the
+WHEELVAULT_* environment variable, else the running local stack of this checkout (the one
+`make run` started, found in `.local/stack.json`), else a one-line error. Never a default port:
+whatever listens on :10000 may be another checkout's stack, whose index a command would change.
+local.settings.json is the host's settings file and plays no part here. A real Key Vault is
+reached with DefaultAzureCredential (`az login`, a managed identity, ...).
 User errors print one line and exit non-zero; there are no tracebacks for them.
 """
 
@@ -18,7 +21,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -26,7 +31,7 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
-from devhost.cli_index import IndexCliError, run_index_command
+from devhost.cli_index import TOKEN_ENV, IndexCliError, run_index_command
 from shared.adapters.blobstore import blob_endpoint, unreachable
 from shared.adapters.secretstore import SecretStore, VaultUnavailable, secret_client_from_settings
 from shared.core.errors import NotFound
@@ -36,8 +41,15 @@ from shared.services.tokens import TokenError, Tokens
 from shared.settings import Settings, SettingsError, describe
 
 ROOT = Path(__file__).resolve().parent.parent
+STACK_FILE = Path(".local") / "stack.json"
+"""Written by the supervisor (`make run`) once every child is ready, removed on a clean stop."""
+STACK_FILE_VERSION = 1
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+STORAGE_COMMANDS = ("status", "yank", "unyank", "delete", "reindex")
+INDEX_URL_ACTIONS = ("create", "rotate", "url")
+"""Token actions that write or read the companion index URL, which needs the public URL."""
+DURATION_HELP = "an ISO 8601 duration: P30D (days), P1W (weeks), PT12H (hours)"
 
 
 class CliError(Exception):
@@ -50,31 +62,90 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def package_version() -> str:
+    try:
+        return metadata.version("wheelvault")
+    except metadata.PackageNotFoundError:  # run from a checkout without `make` (pip install -e)
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="wheelvault", description="Operate a wheelvault private index.")
+    parser = _Parser(
+        prog="wheelvault",
+        description="Operate a wheelvault private index: the local stack of this checkout "
+        "(`make run`) unless flags or WHEELVAULT_* variables name another.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {package_version()}",
+        help="print wheelvault's version and exit",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        metavar="CHECKOUT",
+        help="the checkout whose running stack (CHECKOUT/.local/stack.json) is used for what no "
+        "flag or variable sets (default: the one wheelvault is installed from, %(default)s)",
+    )
     parser.add_argument(
         "--vault-url",
-        help="Key Vault URL (default: WHEELVAULT_VAULT_URL, else the local stand-in)",
+        metavar="URL",
+        help="Key Vault URL, e.g. https://NAME.vault.azure.net (default: WHEELVAULT_VAULT_URL, "
+        "else the local stack's vault)",
     )
     parser.add_argument(
         "--vault-ca",
+        metavar="PEM",
         help="CA certificate of a local vault stand-in (then no Azure credential is used)",
     )
-    parser.add_argument("--public-url", help="the index's public base URL, for index URLs")
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the index's public base URL, put into index URLs (default: WHEELVAULT_PUBLIC_URL, "
+        "else the local stack's when its vault is used)",
+    )
     parser.add_argument(
         "--storage-url",
-        help="blob endpoint for yank/delete/reindex/status in Azure (identity-based access)",
+        metavar="URL",
+        help="blob endpoint for status/yank/unyank/delete/reindex and upload --wait, with your "
+        "Azure login, e.g. https://ACCOUNT.blob.core.windows.net (default: WHEELVAULT_STORAGE, "
+        "else the local stack's Azurite)",
     )
-    groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
+    groups = parser.add_subparsers(
+        dest="group", required=True, parser_class=_Parser, metavar="COMMAND", help="what to do"
+    )
 
     token = groups.add_parser("token", help="access tokens in Key Vault")
-    actions = token.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    actions = token.add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION", help="what to do"
+    )
     create = actions.add_parser("create", help="create a token and print its value (once)")
-    create.add_argument("name")
-    create.add_argument("--scope", required=True, choices=[s.value for s in Scope])
-    create.add_argument("--rotate-after", default=DEFAULT_ROTATE_AFTER, metavar="DURATION")
-    create.add_argument("--overlap", default=DEFAULT_OVERLAP, metavar="DURATION")
-    create.add_argument("--description", default="")
+    create.add_argument("name", help=_NAME_HELP)
+    create.add_argument(
+        "--scope",
+        required=True,
+        choices=[s.value for s in Scope],
+        help="read: install with pip/uv; publish: upload too (publish implies read)",
+    )
+    create.add_argument(
+        "--rotate-after",
+        default=DEFAULT_ROTATE_AFTER,
+        metavar="DURATION",
+        help=f"make a new value this long after the last one; {DURATION_HELP} "
+        "(default: %(default)s)",
+    )
+    create.add_argument(
+        "--overlap",
+        default=DEFAULT_OVERLAP,
+        metavar="DURATION",
+        help=f"how long an old value keeps working after a rotation; {DURATION_HELP} "
+        "(default: %(default)s)",
+    )
+    create.add_argument(
+        "--description", default="", metavar="TEXT", help="a note for operators (who uses it)"
+    )
     listing = actions.add_parser("list", help="list tokens (never their values)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     for action, text in (
@@ -83,106 +154,309 @@ def build_parser() -> argparse.ArgumentParser:
         ("rotate", "create a new value now; old values work until they expire"),
         ("revoke", "disable every value of the token at once"),
     ):
-        actions.add_parser(action, help=text).add_argument("name")
+        actions.add_parser(action, help=text).add_argument("name", help=_NAME_HELP)
     _add_index_commands(groups)
     return parser
 
 
+_NAME_HELP = "the token's name: 1-64 letters, digits and inner hyphens, e.g. ci-publisher"
+
+
 def _add_index_commands(groups: Any) -> None:
-    def front_door(command: argparse.ArgumentParser, token_kind: str) -> None:
-        command.add_argument("--url", help="the front door (default: WHEELVAULT_PUBLIC_URL)")
+    def front_door(command: argparse.ArgumentParser, scope: str, local_token: str) -> None:
+        command.add_argument(
+            "--url",
+            help="the front door, e.g. https://pkgs.example.com (default: --public-url, "
+            "WHEELVAULT_PUBLIC_URL, else the local stack's host)",
+        )
         command.add_argument(
             "--token",
-            help=f"a {token_kind} token (default: $WHEELVAULT_TOKEN, else the local stack's)",
+            help=f"a {scope} token (default: ${TOKEN_ENV}, else the local stack's "
+            f"{local_token} token)",
         )
 
     upload = groups.add_parser("upload", help="upload wheels through an upload SAS")
-    upload.add_argument("files", nargs="+", metavar="FILE")
-    front_door(upload, "publish")
+    upload.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE_OR_DIR",
+        help="a wheel, or a directory: the wheels (*.whl) directly in it are uploaded, other "
+        "files in it are skipped with a note",
+    )
+    front_door(upload, "publish", "local-publisher")
     upload.add_argument("--wait", action="store_true", help="wait until each is published")
-    upload.add_argument("--timeout", type=float, default=120.0)
+    upload.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="a file already published with the same contents (sha256) counts as uploaded; "
+        "a different file under that name still fails",
+    )
+    upload.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long --wait waits for all the files, in seconds (default: %(default)g)",
+    )
     shown = upload.add_mutually_exclusive_group()
     shown.add_argument("--progress", action="store_true", help="progress even when not a TTY")
     shown.add_argument("--quiet", action="store_true", help="no progress output")
 
     sas = groups.add_parser("sas", help="print SAS install URLs for a requirement")
-    sas.add_argument("requirement")
-    front_door(sas, "read")
+    sas.add_argument(
+        "requirement", help='a PEP 508 requirement: "demo", "demo>=1.2" or "demo==1.2.0"'
+    )
+    front_door(sas, "read", "local-reader")
     sas.add_argument("--json", action="store_true", help="the whole answer as JSON")
 
-    status = groups.add_parser("status", help="wait until uploads are published or quarantined")
-    status.add_argument("uploads", nargs="+", metavar="FILE_OR_NAME")
-    status.add_argument("--timeout", type=float, default=60.0)
+    status = groups.add_parser(
+        "status", help="wait until uploads are published or quarantined (never uploaded: at once)"
+    )
+    status.add_argument(
+        "uploads",
+        nargs="+",
+        metavar="FILE_OR_NAME",
+        help="an uploaded file's name, or its local path (only the name is used)",
+    )
+    status.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for pending uploads, in seconds (default: %(default)g)",
+    )
 
     for name, text in (("yank", "yank a file or a release"), ("unyank", "undo a yank")):
         command = groups.add_parser(name, help=text)
-        command.add_argument("project")
+        command.add_argument("project", help="the project's name, e.g. demo-pkg")
         which = command.add_mutually_exclusive_group(required=True)
-        which.add_argument("--version")
-        which.add_argument("--file")
+        which.add_argument("--version", help=f"{name} every file of this version")
+        which.add_argument("--file", metavar="FILENAME", help=f"{name} this one file")
         if name == "yank":
-            command.add_argument("--reason", default="")
+            command.add_argument(
+                "--reason", default="", help="shown to installers (PEP 592 yanked reason)"
+            )
 
     delete = groups.add_parser("delete", help="delete a file for good (tombstoned)")
-    delete.add_argument("project")
-    delete.add_argument("file")
-    delete.add_argument("--reason", default="")
+    delete.add_argument("project", help="the project's name, e.g. demo-pkg")
+    delete.add_argument(
+        "file", metavar="FILENAME", help="the file's name; it can never be published again"
+    )
+    delete.add_argument("--reason", default="", help="kept with the tombstone, for operators")
 
     groups.add_parser("reindex", help="rebuild every page from the records")
 
 
-def local_settings_values() -> dict[str, str]:
-    """The Values of local.settings.json (or the sample), as the local host would load them."""
-    for candidate in (ROOT / "local.settings.json", ROOT / "local.settings.sample.json"):
-        if candidate.exists():
-            values = json.loads(candidate.read_text()).get("Values", {})
-            return {str(k): str(v) for k, v in values.items()}
-    return {}
-
-
-def load_cli_settings(args: argparse.Namespace) -> Settings:
-    values: dict[str, Any] = {
-        k: v for k, v in local_settings_values().items() if k.startswith("WHEELVAULT_")
-    }
-    values.update({k: v for k, v in os.environ.items() if k.startswith("WHEELVAULT_")})
-    if args.vault_url:
-        values["WHEELVAULT_VAULT_URL"] = args.vault_url
-        values["WHEELVAULT_VAULT_CREDENTIAL"] = "local" if args.vault_ca else "default"
-        values.pop("WHEELVAULT_VAULT_CA_BUNDLE", None)
-    if args.vault_ca:
-        values["WHEELVAULT_VAULT_CA_BUNDLE"] = args.vault_ca
-        values["WHEELVAULT_VAULT_CREDENTIAL"] = "local"
-    if args.public_url:
-        values["WHEELVAULT_PUBLIC_URL"] = args.public_url
-    if args.storage_url:
-        values.pop("WHEELVAULT_STORAGE", None)
-        values.pop("WHEELVAULT_STORAGE_API_VERSION", None)
-        values["WHEELVAULT_STORAGE__blobServiceUri"] = args.storage_url
-    ca = values.get("WHEELVAULT_VAULT_CA_BUNDLE")
-    if ca and not Path(ca).is_absolute():
-        values["WHEELVAULT_VAULT_CA_BUNDLE"] = str(ROOT / ca)
-    # The token commands need no storage; a placeholder keeps the settings model satisfied.
-    if not values.get("WHEELVAULT_STORAGE") and not values.get(
-        "WHEELVAULT_STORAGE__blobServiceUri"
-    ):
-        values["WHEELVAULT_STORAGE"] = "UseDevelopmentStorage=true"
+def _seconds(text: str) -> float:
     try:
-        settings = Settings.model_validate({k: v for k, v in values.items() if v != ""})
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
+# -- where the commands go ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """The running stack of a checkout, as its `.local/stack.json` describes it."""
+
+    host_url: str
+    public_url: str
+    storage: str
+    storage_api_version: str
+    vault_url: str
+    vault_ca: str
+
+
+def find_stack(root: Path) -> tuple[LocalStack | None, str]:
+    """The running stack of `root`, or None and why not: the start of a one-line error."""
+    path = root / STACK_FILE
+    not_running = f"no local stack is running for {root}"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"{not_running} (start it with `make run`)"
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return None, f"{not_running} ({path} cannot be read: {type(error).__name__})"
+    try:
+        stack = _parse_stack(data, root)
+    except (KeyError, TypeError, ValueError) as error:
+        return None, f"{not_running} ({path} is not one this wheelvault reads: {error})"
+    if not _alive(int(data["pid"])):
+        # The supervisor was killed before it could remove the file: its ports mean nothing.
+        return None, (
+            f"{not_running} ({STACK_FILE} names pid {data['pid']}, which has exited; "
+            "start it with `make run`)"
+        )
+    return stack, ""
+
+
+def _parse_stack(data: Any, root: Path) -> LocalStack:
+    if not isinstance(data, dict) or data.get("version") != STACK_FILE_VERSION:
+        raise ValueError(f"version {data.get('version') if isinstance(data, dict) else None!r}")
+    # A copied checkout carries a copy of the file: its stack is the original's, not ours.
+    if Path(str(data["root"])).resolve() != root.resolve():
+        raise ValueError(f"it belongs to {data['root']}")
+    fields = ("host_url", "public_url", "storage", "storage_api_version", "vault_url", "vault_ca")
+    values = {name: data[name] for name in fields}
+    if not all(isinstance(value, str) and value for value in values.values()):
+        raise ValueError("an endpoint is missing")
+    return LocalStack(**values)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+class Endpoints:
+    """Each endpoint from a flag, else WHEELVAULT_* variables, else this checkout's running
+    stack, else a one-line error. Nothing is read from local.settings.json: it configures the
+    host, whose endpoints the supervisor replaces with the ports it actually started."""
+
+    def __init__(self, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+        self.args = args
+        self.env = {k: v for k, v in environ.items() if k.startswith("WHEELVAULT_") and v}
+        self.stack, self.no_stack = find_stack(args.root)
+
+    def _missing(self, variable: str, flag: str) -> CliError:
+        return CliError(f"{self.no_stack}, and {variable} is not set (or pass {flag})")
+
+    def storage(self) -> dict[str, str] | None:
+        if self.args.storage_url:
+            identity = ("WHEELVAULT_STORAGE__credential", "WHEELVAULT_STORAGE__clientId")
+            values = {k: v for k, v in self.env.items() if k in identity}
+            return {**values, "WHEELVAULT_STORAGE__blobServiceUri": self.args.storage_url}
+        if "WHEELVAULT_STORAGE" in self.env or "WHEELVAULT_STORAGE__blobServiceUri" in self.env:
+            return {k: v for k, v in self.env.items() if k.startswith("WHEELVAULT_STORAGE")}
+        if self.stack is not None:
+            return {
+                "WHEELVAULT_STORAGE": self.stack.storage,
+                "WHEELVAULT_STORAGE_API_VERSION": self.stack.storage_api_version,
+            }
+        return None
+
+    def require_storage(self) -> dict[str, str]:
+        storage = self.storage()
+        if storage is None:
+            raise self._missing("WHEELVAULT_STORAGE", "--storage-url")
+        return storage
+
+    def vault(self) -> tuple[dict[str, str], bool] | None:
+        """The vault settings, and whether they are the local stack's."""
+        values: dict[str, str]
+        if self.args.vault_url:
+            values = {
+                **{k: v for k, v in self.env.items() if k == "WHEELVAULT_VAULT_CLIENT_ID"},
+                "WHEELVAULT_VAULT_URL": self.args.vault_url,
+                "WHEELVAULT_VAULT_CREDENTIAL": "default",
+            }
+        elif "WHEELVAULT_VAULT_URL" in self.env:
+            values = {k: v for k, v in self.env.items() if k.startswith("WHEELVAULT_VAULT_")}
+        elif self.stack is not None:
+            values = {
+                "WHEELVAULT_VAULT_URL": self.stack.vault_url,
+                "WHEELVAULT_VAULT_CREDENTIAL": "local",
+                "WHEELVAULT_VAULT_CA_BUNDLE": self.stack.vault_ca,
+            }
+        else:
+            return None
+        if self.args.vault_ca:
+            values["WHEELVAULT_VAULT_CA_BUNDLE"] = self.args.vault_ca
+            values["WHEELVAULT_VAULT_CREDENTIAL"] = "local"
+        local = not self.args.vault_url and "WHEELVAULT_VAULT_URL" not in self.env
+        return values, local
+
+    def public_url(self, *, stack_vault: bool) -> str | None:
+        """For index URLs. The stack's only with the stack's vault: a URL of this machine must
+        not end up in a real vault's index-URL secrets."""
+        chosen = self.args.public_url or self.env.get("WHEELVAULT_PUBLIC_URL")
+        if chosen is None and stack_vault and self.stack is not None:
+            return self.stack.public_url
+        return chosen
+
+    def front_door(self) -> str:
+        url = (
+            getattr(self.args, "url", None)
+            or self.args.public_url
+            or self.env.get("WHEELVAULT_PUBLIC_URL")
+            or (self.stack.host_url if self.stack is not None else None)
+        )
+        if url is None:
+            raise self._missing("WHEELVAULT_PUBLIC_URL", "--url")
+        return url
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command talks to: the settings, and the front door when it uses one."""
+
+    settings: Settings
+    front_door: str | None
+    has_vault: bool
+    why_no_vault: str
+
+
+def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Target:
+    """Everything the command needs, found before it does anything (or one line saying what is
+    missing): an upload --wait must not upload first and only then find no storage."""
+    found = Endpoints(args, environ)
+    others = ("WHEELVAULT_STORAGE", "WHEELVAULT_VAULT_", "WHEELVAULT_PUBLIC_URL", TOKEN_ENV)
+    values = {k: v for k, v in found.env.items() if not k.startswith(others)}
+    needs_storage = args.group in STORAGE_COMMANDS or (args.group == "upload" and args.wait)
+    # The token commands need no storage; a placeholder keeps the settings model satisfied.
+    storage = found.require_storage() if needs_storage else found.storage()
+    values.update(storage or {"WHEELVAULT_STORAGE": "UseDevelopmentStorage=true"})
+    vault = found.vault()
+    if vault is None and args.group == "token":
+        raise found._missing("WHEELVAULT_VAULT_URL", "--vault-url")
+    public_url = found.public_url(stack_vault=vault is not None and vault[1])
+    if vault is not None:
+        values.update(vault[0])
+    if public_url is not None:
+        values["WHEELVAULT_PUBLIC_URL"] = public_url
+    elif args.group == "token" and args.action in INDEX_URL_ACTIONS:
+        raise CliError(
+            "index URLs need the index's public URL: pass --public-url or set "
+            "WHEELVAULT_PUBLIC_URL (only the local stack's own vault implies its URL)"
+        )
+    front_door = found.front_door() if args.group in ("upload", "sas") else None
+    return Target(_settings(values), front_door, vault is not None, found.no_stack)
+
+
+def _settings(values: dict[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(values)
     except ValidationError as error:
         raise CliError(describe(error)) from None
+
+
+def load_cli_settings(args: argparse.Namespace) -> Target:
+    target = resolve(args)
+    settings = target.settings
     ca_bundle = settings.vault_ca_bundle
-    needs_vault = args.group == "token"  # the others reach the vault only for a local token
     if (
-        needs_vault
+        args.group == "token"  # the others reach the vault only for a local token
         and settings.vault_credential == "local"
         and ca_bundle
         and not Path(ca_bundle).exists()
     ):
         raise CliError(
-            f"the local vault's CA certificate {settings.vault_ca_bundle} does not exist: "
+            f"the local vault's CA certificate {ca_bundle} does not exist: "
             "is the local stack running (make run)? For a real vault pass --vault-url"
         )
-    return settings
+    return target
 
 
 def run_token(args: argparse.Namespace, tokens: Tokens) -> None:
@@ -223,8 +497,14 @@ def run_token(args: argparse.Namespace, tokens: Tokens) -> None:
         print(f"token {args.name!r} revoked ({count} versions disabled)", file=sys.stderr)
 
 
-def _local_token(settings: Settings, name: str) -> str:
+def _local_token(target: Target, name: str) -> str:
     """The value of one of the local stack's tokens, for commands run without --token."""
+    if not target.has_vault:
+        raise CliError(
+            f"no --token given and {TOKEN_ENV} is not set; the local stack's {name!r} token "
+            f"would do, but {target.why_no_vault}"
+        )
+    settings = target.settings
     try:
         with secret_client_from_settings(settings) as client:
             return Tokens(SecretStore(client), public_url=settings.public_url).show(name)
@@ -236,7 +516,7 @@ def _local_token(settings: Settings, name: str) -> str:
         )
         raise CliError(
             f"no --token given and the local token {name!r} could not be read "
-            f"({why}is `make run` up? or set WHEELVAULT_TOKEN)"
+            f"({why}is `make run` up? or set {TOKEN_ENV})"
         ) from None
 
 
@@ -287,9 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings: Settings | None = None
     try:
-        settings = load_cli_settings(args)
+        target = load_cli_settings(args)
+        settings = target.settings
         if args.group != "token":
-            return run_index_command(args, settings, lambda name: _local_token(settings, name))
+            return run_index_command(
+                args, settings, target.front_door, lambda name: _local_token(target, name)
+            )
         with secret_client_from_settings(settings) as client:
             tokens = Tokens(SecretStore(client), public_url=settings.public_url)
             run_token(args, tokens)

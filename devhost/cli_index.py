@@ -5,6 +5,7 @@ management commands talk to storage directly, with the operator's own access."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import sys
@@ -37,6 +38,15 @@ when its vault or storage does not (then with a 503 that says so)."""
 
 class IndexCliError(Exception):
     """A user-facing failure: one line, exit status 1."""
+
+
+class Refused(IndexCliError):
+    """The front door said no: its HTTP status and stable error code come with the message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}" if code else f"HTTP {status}")
+        self.status = status
+        self.code = code
 
 
 class ProgressReader:
@@ -90,7 +100,7 @@ def _call(base_url: str, path: str, token: str, body: dict[str, str]) -> dict[st
             answer: dict[str, Any] = json.loads(reply.read())
             return answer
     except urllib.error.HTTPError as error:
-        raise IndexCliError(_problem(error)) from None
+        raise _refusal(error) from None
     except (urllib.error.URLError, TimeoutError) as error:
         reason = error.reason if isinstance(error, urllib.error.URLError) else "timed out"
         raise IndexCliError(
@@ -99,58 +109,137 @@ def _call(base_url: str, path: str, token: str, body: dict[str, str]) -> dict[st
         ) from None
 
 
-def _problem(error: urllib.error.HTTPError) -> str:
+def _refusal(error: urllib.error.HTTPError) -> Refused:
     try:
         detail = json.loads(error.read())["error"]
-        return f"{error.code} {detail['code']}: {detail['message']}"
+        return Refused(error.code, str(detail["code"]), str(detail["message"]))
     except (ValueError, KeyError, TypeError):
-        return f"HTTP {error.code}"
+        return Refused(error.code, "", "")
 
 
-def upload(files: list[Path], *, base_url: str, token: str, progress: bool) -> list[str]:
+def distributions(arguments: list[str]) -> list[Path]:
+    """The files to upload, all checked before the first upload: each FILE as given, and the
+    wheels directly in each directory (its other files are skipped with a note: an sdist or a
+    stray file in dist/ would only be refused by the index, which takes wheels only)."""
+    files: list[Path] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            files.extend(_wheels_in(path))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise IndexCliError(f"{path}: no such file or directory")
+    unique = {path.resolve(): path for path in reversed(files)}  # dist/ and dist/*.whl: once
+    return [path for path in files if unique[path.resolve()] is path]
+
+
+def _wheels_in(directory: Path) -> list[Path]:
+    wheels = []
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.name.endswith(".whl"):
+            wheels.append(path)
+        elif path.is_file() and not path.name.startswith("."):  # hatch writes dist/.gitignore
+            print(f"skipping {path}: not a wheel (the index takes wheels only)", file=sys.stderr)
+    if not wheels:
+        raise IndexCliError(f"{directory}: no wheels (*.whl) in it")
+    return wheels
+
+
+def upload(
+    files: list[Path], *, base_url: str, token: str, progress: bool, skip_existing: bool = False
+) -> list[str]:
     """Upload each wheel through a create-only SAS from the front door; returns the names."""
     names = []
     for path in files:
-        if not path.is_file():
-            raise IndexCliError(f"{path}: no such file")
-        answer = _call(base_url, "/sas/upload", token, {"filename": path.name})
-        size = path.stat().st_size
-        with path.open("rb") as stream:
-            body = ProgressReader(stream, size, progress_printer(path.name, enabled=progress))
-            target = _http_url(str(answer["url"]))
-            request = urllib.request.Request(target, data=body, method="PUT")  # noqa: S310
-            request.add_header("Content-Length", str(size))
-            request.add_header("x-ms-blob-type", "BlockBlob")
-            request.add_header("Content-Type", "application/octet-stream")
-            try:
-                with urllib.request.urlopen(request, timeout=600) as reply:  # noqa: S310
-                    reply.read()
-            except urllib.error.HTTPError as error:
-                if error.code == 409:
-                    raise IndexCliError(f"{path.name}: an upload of that name is pending") from None
-                raise IndexCliError(f"{path.name}: upload refused (HTTP {error.code})") from None
+        try:
+            answer = _call(base_url, "/sas/upload", token, {"filename": path.name})
+        except Refused as refusal:
+            if not (skip_existing and refusal.code == "file-exists"):
+                raise
+            _check_identical(path, base_url=base_url, token=token, refusal=refusal)
+            names.append(path.name)
+            print(f"skipped {path.name}: already published, identical", file=sys.stderr)
+            continue
+        _put(path, str(answer["url"]), progress=progress)
         names.append(path.name)
-        print(f"uploaded {path.name} ({size} bytes)", file=sys.stderr)
     return names
+
+
+def _put(path: Path, url: str, *, progress: bool) -> None:
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        body = ProgressReader(stream, size, progress_printer(path.name, enabled=progress))
+        request = urllib.request.Request(_http_url(url), data=body, method="PUT")  # noqa: S310
+        request.add_header("Content-Length", str(size))
+        request.add_header("x-ms-blob-type", "BlockBlob")
+        request.add_header("Content-Type", "application/octet-stream")
+        try:
+            with urllib.request.urlopen(request, timeout=600) as reply:  # noqa: S310
+                reply.read()
+        except urllib.error.HTTPError as error:
+            if error.code == 409:
+                raise IndexCliError(f"{path.name}: an upload of that name is pending") from None
+            raise IndexCliError(f"{path.name}: upload refused (HTTP {error.code})") from None
+    print(f"uploaded {path.name} ({size} bytes)", file=sys.stderr)
+
+
+def _check_identical(path: Path, *, base_url: str, token: str, refusal: Refused) -> None:
+    """Like twine's --skip-existing, but by content: the same name with other bytes still fails.
+
+    The published file's sha256 comes from the front door (a publish token may read), so this
+    works against a deployed index as well as the local one."""
+    try:
+        project = str(parse_wheel_filename(path.name)[0])
+        answer = _call(base_url, "/sas/install", token, {"project": project, "filename": path.name})
+        published = str(answer["files"][0]["sha256"])
+    except (InvalidWheelFilename, Refused, KeyError, IndexError, TypeError):
+        # Published under another spelling of the same distribution: not this file.
+        raise refusal from None
+    if published != _sha256(path):
+        raise IndexCliError(
+            f"{path.name} is already published with different contents (sha256 "
+            f"{published[:12]}…, this file {_sha256(path)[:12]}…); files are immutable, "
+            "publish a new version instead"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def install_urls(requirement: str, *, base_url: str, token: str) -> dict[str, Any]:
     return _call(base_url, "/sas/install", token, {"requirement": requirement})
 
 
+FINAL = ("published", "quarantined", "deleted", "not uploaded")
+"""States an upload does not leave on its own; only "published" is success."""
+
+
 def upload_state(store: BlobStore, name: str) -> tuple[str, str] | None:
-    """("published", "" or its warnings) or ("quarantined", "code: message") once handled."""
+    """(state, detail) once the upload was handled, or never made; None while it is pending.
+
+    The pending upload is looked at first: the publisher removes it only after writing the
+    outcome, so a name that is neither pending then nor handled after was never uploaded."""
+    pending = store.info(layout.UPLOADS, name) is not None
     reason = _newest_reason(store, name)
     if reason is not None:
         return "quarantined", f"{reason.get('code')}: {reason.get('message')}"
+    if pending:
+        return None
     try:
         project = canonicalize_name(parse_wheel_filename(name)[0])
     except InvalidWheelFilename:
-        return None
-    pending = store.info(layout.UPLOADS, name) is not None
-    if not pending and store.info(layout.INDEX, layout.file_path(project, name)) is not None:
+        return "not uploaded", "nothing pending or quarantined under that name"
+    if store.info(layout.INDEX, layout.file_path(project, name)) is not None:
         return "published", _warnings(store, project, name)
-    return None
+    if store.info(layout.INDEX, layout.tombstone_path(name)) is not None:
+        return "deleted", "deleted for good; publish a new version"
+    return "not uploaded", "nothing pending, published or quarantined under that name"
 
 
 def _warnings(store: BlobStore, project: NormalizedName, name: str) -> str:
@@ -192,16 +281,21 @@ def wait_for(store: BlobStore, names: list[str], timeout: float) -> dict[str, tu
         time.sleep(0.5)
 
 
-def run_index_command(args: Any, settings: Settings, token_for: Callable[[str], str]) -> int:
-    """Dispatch the non-token commands; returns the exit status."""
-    base_url = getattr(args, "url", None) or settings.public_url
+def run_index_command(
+    args: Any, settings: Settings, front_door: str | None, token_for: Callable[[str], str]
+) -> int:
+    """Dispatch the non-token commands; returns the exit status. `front_door`: the base URL
+    for upload and sas; `token_for(name)`: a local token's value, when none is given."""
+    base_url = front_door or ""
     if args.group == "upload":
+        files = distributions(args.files)
         token = args.token or os.environ.get(TOKEN_ENV) or token_for("local-publisher")
         names = upload(
-            [Path(f) for f in args.files],
+            files,
             base_url=base_url,
             token=token,
             progress=args.progress or (not args.quiet and sys.stderr.isatty()),
+            skip_existing=args.skip_existing,
         )
         if args.wait:
             return _report(build_services(settings).store, names, args.timeout)
