@@ -499,11 +499,8 @@ def run_token(args: argparse.Namespace, tokens: Tokens) -> None:
 
 def _local_token(target: Target, name: str) -> str:
     """The value of one of the local stack's tokens, for commands run without --token."""
-    if not target.has_vault:
-        raise CliError(
-            f"no --token given and {TOKEN_ENV} is not set; the local stack's {name!r} token "
-            f"would do, but {target.why_no_vault}"
-        )
+    if not target.has_vault:  # the stack's local-publisher/local-reader would have done
+        raise CliError(f"{target.why_no_vault}, and {TOKEN_ENV} is not set (or pass --token)")
     settings = target.settings
     try:
         with secret_client_from_settings(settings) as client:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from devhost.wheels import build_wheel
 
+PROG = "python -m devhost.sample"
 NAME = "hello-wheelvault"
 VERSION = "1.0.0"
 MODULE = b'''"""A demo package published to a wheelvault index."""
@@ -26,9 +27,22 @@ def greet() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("directory", nargs="?", default="dist", type=Path)
-    parser.add_argument("--version", default=VERSION, help="the demo package's version")
+    parser = argparse.ArgumentParser(
+        prog=PROG,  # argparse would say `sample.py` (or `__main__.py`), which runs nothing
+        description=f"Write a small, installable demo wheel ({NAME}) to try the index with; "
+        "prints its path.",
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        default=Path("dist"),
+        type=Path,
+        metavar="DIR",
+        help="where to write the wheel, created if missing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--version", default=VERSION, help="the demo package's version (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     wheel = build_wheel(
         NAME,

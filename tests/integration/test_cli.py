@@ -187,7 +187,7 @@ def test_status_needs_no_vault(
         WHEELVAULT_STORAGE_API_VERSION=API_VERSION,
         WHEELVAULT_VAULT_CA_BUNDLE="/nonexistent/ca.pem",
     )
-    assert "pending" in result.stdout, result.stderr
+    assert "not uploaded" in result.stdout, result.stderr
 
 
 @pytest.mark.parametrize("dead_port", ["refused"], indirect=True)  # hung: FRONT_DOOR_TIMEOUT
