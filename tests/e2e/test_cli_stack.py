@@ -29,26 +29,47 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """On free ports, never the defaults: the CLI must find it, not guess :10000 and :7071."""
     with Stack(tmp_path_factory.mktemp("stack"), ports=Ports(blob=0, vault=0, host=0)) as running:
+        ensure_stack_file(running)
         yield running
 
 
+def ensure_stack_file(stack: Stack) -> None:
+    """`.local/stack.json` as the supervisor writes it (the shared contract), unless this
+    Stack wrote it already: the supervisor's process is this one."""
+    path = stack.paths.local / "stack.json"
+    if path.exists():
+        return
+    document = {
+        "version": 1,
+        "pid": os.getpid(),
+        "root": str(stack.paths.root),
+        "host_url": stack.public_url,
+        "public_url": stack.public_url,
+        "storage": stack.storage_connection_string,
+        "storage_api_version": API_VERSION,
+        "vault_url": stack.vault_url,
+        "vault_ca": str(stack.vault_ca),
+        "ports": {"blob": stack.ports.blob, "vault": stack.ports.vault, "host": stack.ports.host},
+        "started_at": "2026-12-02T19:00:00Z",
+    }
+    path.write_text(json.dumps(document))
+
+
 def wheelvault(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed command with no WHEELVAULT_* setting: it finds the stack of its checkout
+    (`--root`, as the stack runs in a temporary directory rather than this repository)."""
     command = shutil.which("wheelvault", path=str(Path(sys.executable).parent))
     assert command is not None, "make installs the wheelvault command into .venv"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELVAULT_")}
-    env.update(
-        {
-            "WHEELVAULT_STORAGE": stack.storage_connection_string,
-            "WHEELVAULT_STORAGE_API_VERSION": API_VERSION,
-            "WHEELVAULT_VAULT_URL": stack.vault_url,
-            "WHEELVAULT_VAULT_CREDENTIAL": "local",
-            "WHEELVAULT_VAULT_CA_BUNDLE": str(stack.vault_ca),
-            "WHEELVAULT_PUBLIC_URL": stack.public_url,
-        }
-    )
     return subprocess.run(
-        [command, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [command, "--root", str(stack.paths.root), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -58,8 +79,10 @@ def test_upload_waits_until_published_and_installs(stack: Stack, tmp_path: Path)
     for wheel in (first, second):
         (tmp_path / wheel.filename).write_bytes(wheel.data)
     files = [str(tmp_path / w.filename) for w in (first, second)]
+    started = time.monotonic()
     result = wheelvault(stack, "upload", "--wait", "--progress", *files)  # local-publisher token
     assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
     assert f"{first.filename}: published" in result.stdout
     assert f"{second.filename}: published" in result.stdout
     assert "100%" in result.stderr  # progress output
@@ -177,3 +200,49 @@ def test_rotation_through_the_admin_endpoint_keeps_the_old_token_working(stack: 
     assert status_with(new) == 200
     url = wheelvault(stack, "token", "url", "rotating-e2e").stdout.strip()
     assert new in url  # the companion index-URL secret follows the new value
+
+
+def test_skip_existing_passes_identical_files_only(stack: Stack, tmp_path: Path) -> None:
+    wheel = build_wheel("cli-skip", "1.0")
+    path = tmp_path / wheel.filename
+    path.write_bytes(wheel.data)
+    assert wheelvault(stack, "upload", "--wait", str(path)).returncode == 0
+
+    again = wheelvault(stack, "upload", str(path))
+    assert again.returncode == 1
+    assert "409 file-exists" in again.stderr
+    skipped = wheelvault(stack, "upload", "--skip-existing", "--wait", str(path))
+    assert skipped.returncode == 0, skipped.stderr
+    assert f"skipped {wheel.filename}: already published, identical" in skipped.stderr
+    assert "uploaded" not in skipped.stderr  # nothing was sent again
+    assert f"{wheel.filename}: published" in skipped.stdout
+
+    other = build_wheel("cli-skip", "1.0", payload_bytes=1000)  # same name, other bytes
+    assert other.filename == wheel.filename
+    path.write_bytes(other.data)
+    refused = wheelvault(stack, "upload", "--skip-existing", str(path))
+    assert refused.returncode == 1
+    assert f"{wheel.filename} is already published with different contents" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_directory_uploads_its_wheels(stack: Stack, tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheels = [build_wheel("cli-dir", v) for v in ("1.0", "1.1")]
+    for wheel in wheels:
+        (dist / wheel.filename).write_bytes(wheel.data)
+    (dist / "cli_dir-1.1.tar.gz").write_bytes(b"an sdist")
+    result = wheelvault(stack, "upload", "--wait", str(dist))
+    assert result.returncode == 0, result.stderr
+    assert f"skipping {dist / 'cli_dir-1.1.tar.gz'}: not a wheel" in result.stderr
+    for wheel in wheels:
+        assert f"{wheel.filename}: published" in result.stdout
+
+
+def test_status_of_a_name_never_uploaded_answers_at_once(stack: Stack) -> None:
+    started = time.monotonic()
+    result = wheelvault(stack, "status", "cli_never-1.0-py3-none-any.whl")
+    assert time.monotonic() - started < 10  # not its 60 s timeout
+    assert result.returncode == 1
+    assert "cli_never-1.0-py3-none-any.whl: not uploaded" in result.stdout

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from devhost.azurite import API_VERSION, Azurite
+from devhost.cli import ROOT, find_stack
 from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from tests.fixtures.vault import VaultStandinProcess
@@ -145,6 +146,27 @@ def test_with_nothing_running_or_set_it_says_so_at_once(
     assert variable in line
     assert elapsed < 5, f"took {elapsed:.1f} s"
     assert "uploaded" not in result.stderr  # upload --wait found no storage before uploading
+
+
+def test_by_default_it_is_the_stack_of_the_checkout_it_is_installed_from(tmp_path: Path) -> None:
+    """No --root, run from elsewhere: this repository's stack, never whatever has :10000."""
+    if find_stack(ROOT)[0] is not None:
+        pytest.skip(f"a stack of {ROOT} is running (make run); this checks the error without one")
+    command = shutil.which("wheelvault", path=str(Path(sys.executable).parent))
+    assert command is not None
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WHEELVAULT_")}
+    result = subprocess.run(
+        [command, "status", "--timeout", "0", "nothing_here-1.0-py3-none-any.whl"],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    line = one_line(result)
+    assert f"no local stack is running for {ROOT}" in line
+    assert "WHEELVAULT_STORAGE is not set" in line
 
 
 def test_local_settings_json_gives_no_endpoints(checkout: Path, azurite: Azurite) -> None:
