@@ -330,7 +330,7 @@ class Endpoints:
         self.env = {k: v for k, v in environ.items() if k.startswith("WHEELVAULT_") and v}
         self.stack, self.no_stack = find_stack(args.root)
 
-    def _missing(self, variable: str, flag: str) -> CliError:
+    def missing(self, variable: str, flag: str) -> CliError:
         return CliError(f"{self.no_stack}, and {variable} is not set (or pass {flag})")
 
     def storage(self) -> dict[str, str] | None:
@@ -350,7 +350,7 @@ class Endpoints:
     def require_storage(self) -> dict[str, str]:
         storage = self.storage()
         if storage is None:
-            raise self._missing("WHEELVAULT_STORAGE", "--storage-url")
+            raise self.missing("WHEELVAULT_STORAGE", "--storage-url")
         return storage
 
     def vault(self) -> tuple[dict[str, str], bool] | None:
@@ -394,7 +394,7 @@ class Endpoints:
             or (self.stack.host_url if self.stack is not None else None)
         )
         if url is None:
-            raise self._missing("WHEELVAULT_PUBLIC_URL", "--url")
+            raise self.missing("WHEELVAULT_PUBLIC_URL", "--url")
         return url
 
 
@@ -409,28 +409,31 @@ class Target:
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Target:
-    """Everything the command needs, found before it does anything (or one line saying what is
-    missing): an upload --wait must not upload first and only then find no storage."""
+    """What the command needs and nothing else, found before it does anything (or one line
+    saying what is missing): an upload --wait must not upload, then find no storage."""
     found = Endpoints(args, environ)
     others = ("WHEELVAULT_STORAGE", "WHEELVAULT_VAULT_", "WHEELVAULT_PUBLIC_URL", TOKEN_ENV)
     values = {k: v for k, v in found.env.items() if not k.startswith(others)}
-    needs_storage = args.group in STORAGE_COMMANDS or (args.group == "upload" and args.wait)
-    # The token commands need no storage; a placeholder keeps the settings model satisfied.
-    storage = found.require_storage() if needs_storage else found.storage()
-    values.update(storage or {"WHEELVAULT_STORAGE": "UseDevelopmentStorage=true"})
-    vault = found.vault()
+    if args.group in STORAGE_COMMANDS or (args.group == "upload" and args.wait):
+        values.update(found.require_storage())
+    else:  # a placeholder keeps the settings model satisfied; nothing reads it
+        values["WHEELVAULT_STORAGE"] = "UseDevelopmentStorage=true"
+    token_given = bool(getattr(args, "token", None) or found.env.get(TOKEN_ENV))
+    wants_vault = args.group == "token" or (args.group in ("upload", "sas") and not token_given)
+    vault = found.vault() if wants_vault else None
     if vault is None and args.group == "token":
-        raise found._missing("WHEELVAULT_VAULT_URL", "--vault-url")
-    public_url = found.public_url(stack_vault=vault is not None and vault[1])
+        raise found.missing("WHEELVAULT_VAULT_URL", "--vault-url")
     if vault is not None:
         values.update(vault[0])
-    if public_url is not None:
-        values["WHEELVAULT_PUBLIC_URL"] = public_url
-    elif args.group == "token" and args.action in INDEX_URL_ACTIONS:
-        raise CliError(
-            "index URLs need the index's public URL: pass --public-url or set "
-            "WHEELVAULT_PUBLIC_URL (only the local stack's own vault implies its URL)"
-        )
+    if args.group == "token":
+        public_url = found.public_url(stack_vault=vault is not None and vault[1])
+        if public_url is not None:
+            values["WHEELVAULT_PUBLIC_URL"] = public_url
+        elif args.action in INDEX_URL_ACTIONS:
+            raise CliError(
+                "index URLs need the index's public URL: pass --public-url or set "
+                "WHEELVAULT_PUBLIC_URL (only the local stack's own vault implies its URL)"
+            )
     front_door = found.front_door() if args.group in ("upload", "sas") else None
     return Target(_settings(values), front_door, vault is not None, found.no_stack)
 
