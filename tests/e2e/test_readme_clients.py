@@ -3,10 +3,10 @@ poetry; and dependency confusion measured with each client.
 
 Every fenced code block in that section is marked `<!-- snippet: NAME -->` ... `<!-- /snippet -->`
 (or `<!-- snippet: NAME (not run: WHY) -->`). Each run snippet is taken from README.md, its
-placeholders replaced (`https://pkgs.example.com` by the local host, plain HTTP, `TOKEN` by a real read
-token, `demo-pkg` is published as it is) and run in bash against the local host of
-tests/e2e/test_clients.py, with a PATH that holds only pip (this checkout's, installing into a
-fresh venv), uv, keyring and poetry (.venv-poetry, see the Makefile).
+placeholders replaced (`https://pkgs.example.com` by the local host, over plain HTTP;
+`TOKEN` by a real read token; `demo-pkg` is published as it is) and run in bash against the
+local host of tests/e2e/test_clients.py, with a PATH that holds only pip (this checkout's,
+installing into a fresh venv), uv, keyring and poetry (.venv-poetry, see the Makefile).
 
 "Public PyPI" is a pypiserver on loopback (no fallback to the real PyPI): it holds `six 99.0`
 and `public-only 1.0`; the private index holds `six 0.9.0`, `acme-lib 1.0` (requires six) and
@@ -76,11 +76,10 @@ def section() -> str:
 
 
 def snippets() -> dict[str, Snippet]:
-    found = {
+    return {
         m["name"]: Snippet(m["name"], m["lang"], m["body"], m["why"])
         for m in SNIPPET.finditer(section())
     }
-    return found
 
 
 # ---------------------------------------------------------------- the section's own shape
@@ -92,7 +91,8 @@ def test_every_code_block_in_the_section_is_a_marked_snippet() -> None:
     assert len(names) == len(set(names)), f"a snippet name is used twice: {names}"
     rest = SNIPPET.sub("", text)
     assert "```" not in rest, "a fenced block without <!-- snippet: NAME --> ... <!-- /snippet -->"
-    assert "<!-- snippet" not in rest and "<!-- /snippet" not in rest, "a broken snippet marker"
+    assert "<!-- snippet" not in rest, "a broken snippet marker"
+    assert "<!-- /snippet" not in rest, "a broken snippet marker"
 
 
 def test_every_snippet_is_run_or_says_why_not() -> None:
@@ -102,7 +102,7 @@ def test_every_snippet_is_run_or_says_why_not() -> None:
             assert name not in RUN, f"{name} is run, its marker says not"
         else:
             assert name in RUN, f"snippet {name} is not run by this file and does not say why"
-    assert RUN <= snippets().keys(), f"snippets gone from README.md: {RUN - snippets().keys()}"
+    assert snippets().keys() >= RUN, f"snippets gone from README.md: {RUN - snippets().keys()}"
 
 
 # ---------------------------------------------------------------- fixtures
@@ -196,9 +196,7 @@ class Place:
         env.update(extra)
         return env
 
-    def sh(
-        self, script: str, *, stdin: str | None = None, timeout: float = 300, **extra: str
-    ) -> clients.Run:
+    def sh(self, script: str, stdin: str | None = None, **extra: str) -> clients.Run:
         env = self.env(**extra)
         for name in [k for k, v in env.items() if v == "<unset>"]:
             del env[name]
@@ -209,7 +207,7 @@ class Place:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=timeout,
+            timeout=300,
             check=False,
         )
         return clients.Run(done.returncode, done.stdout, done.stderr)
@@ -333,7 +331,7 @@ def test_poetry(place: Place, indexes: Indexes) -> None:
 def each_line(place: Place, script: str, **extra: str) -> list[tuple[str, clients.Run, Path]]:
     """Each command of `script` on its own: a fresh venv and fresh pip/uv caches, so a later
     line cannot pass on what an earlier one installed or cached."""
-    runs = []
+    runs: list[tuple[str, clients.Run, Path]] = []
     for number, line in enumerate(script.splitlines()):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
