@@ -482,7 +482,7 @@ def test_confusion_uv_sources_fail_for_a_transitive_private_dependency(
     toml = EXPLICIT_INDEX.format(url=indexes.stack.url, pinned="acme-app")
     result = uv_project(place, indexes, '"acme-app"', toml)
     assert result.returncode != 0
-    assert "acme-lib" in result.output, result.output
+    assert "acme-lib was not found in the package registry" in result.output, result.output
 
 
 POETRY_SOURCES = """
@@ -502,7 +502,14 @@ priority = "{second_priority}"
 
 
 def poetry_project(
-    place: Place, indexes: Indexes, wheelvault: str, public: str, *, private_first: bool = True
+    place: Place,
+    indexes: Indexes,
+    wheelvault: str,
+    public: str,
+    *,
+    private_first: bool = True,
+    dependencies: str = '"acme-app", "public-only"',
+    extra: str = "",
 ) -> clients.Run:
     require_poetry()
     sources = [
@@ -520,8 +527,9 @@ def poetry_project(
             second=second,
             second_url=second_url,
             second_priority=second_priority,
-        ),
-        '"acme-app", "public-only"',
+        )
+        + extra,
+        dependencies,
     )
     return place.sh(
         "poetry install",
@@ -530,10 +538,15 @@ def poetry_project(
     )
 
 
-def test_confusion_poetry_primary_with_public_supplemental_keeps_the_private_six(
+def test_confusion_poetry_snippet_primary_with_public_supplemental_keeps_the_private_six(
     place: Place, indexes: Indexes
 ) -> None:
-    result = poetry_project(place, indexes, "primary", "supplemental")
+    """The README's poetry snippet, with acme-app and public-only for demo-pkg."""
+    require_poetry()
+    place.write_project("\n[tool.poetry]\npackage-mode = false\n")
+    script = poetry_script("poetry", indexes)
+    assert "poetry add demo-pkg" in script
+    result = place.sh(script.replace("poetry add demo-pkg", "poetry add acme-app public-only"))
     assert result.returncode == 0, result.output
     assert place.version("acme-lib") == "1.0"
     assert place.version("six") == "0.9.0"
@@ -556,3 +569,19 @@ def test_confusion_poetry_two_primary_sources_install_the_public_six(
     assert result.returncode == 0, result.output
     assert place.version("acme-lib") == "1.0"
     assert place.version("six") == "99.0"
+
+
+def test_confusion_poetry_explicit_source_pins_direct_dependencies_only(
+    place: Place, indexes: Indexes
+) -> None:
+    result = poetry_project(
+        place,
+        indexes,
+        "explicit",
+        "primary",
+        dependencies='"acme-lib", "public-only"',
+        extra='\n[tool.poetry.dependencies]\nacme-lib = { source = "wheelvault" }\n',
+    )
+    assert result.returncode == 0, result.output
+    assert place.version("acme-lib") == "1.0"
+    assert place.version("six") == "99.0"  # the transitive six came from public
