@@ -32,6 +32,7 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
 from devhost.cli_index import TOKEN_ENV, IndexCliError, run_index_command
+from devhost.stack.state import is_live
 from shared.adapters.blobstore import blob_endpoint, unreachable
 from shared.adapters.secretstore import SecretStore, VaultUnavailable, secret_client_from_settings
 from shared.core.errors import NotFound
@@ -42,7 +43,8 @@ from shared.settings import Settings, SettingsError, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_FILE = Path(".local") / "stack.json"
-"""Written by the supervisor (`make run`) once every child is ready, removed on a clean stop."""
+"""Written by the supervisor (`make run`, devhost/stack/state.py) once every child is ready,
+removed on a clean stop; its staleness rule (`is_live`) is the supervisor's own."""
 STACK_FILE_VERSION = 1
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -286,7 +288,7 @@ def find_stack(root: Path) -> tuple[LocalStack | None, str]:
         stack = _parse_stack(data, root)
     except (KeyError, TypeError, ValueError) as error:
         return None, f"{not_running} ({path} is not one this wheelvault reads: {error})"
-    if not _alive(int(data["pid"])):
+    if not is_live(data):
         # The supervisor was killed before it could remove the file: its ports mean nothing.
         return None, (
             f"{not_running} ({STACK_FILE} names pid {data['pid']}, which has exited; "
@@ -306,18 +308,6 @@ def _parse_stack(data: Any, root: Path) -> LocalStack:
     if not all(isinstance(value, str) and value for value in values.values()):
         raise ValueError("an endpoint is missing")
     return LocalStack(**values)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 class Endpoints:
