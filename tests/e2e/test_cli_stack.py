@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azurite import API_VERSION
 from devhost.stack import Stack
 from devhost.stack.config import Ports
 from devhost.wheels import build_wheel
@@ -31,30 +30,8 @@ pytestmark = pytest.mark.e2e
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """On free ports, never the defaults: the CLI must find it, not guess :10000 and :7071."""
     with Stack(tmp_path_factory.mktemp("stack"), ports=Ports(blob=0, vault=0, host=0)) as running:
-        ensure_stack_file(running)
+        assert running.paths.state.is_file(), "a ready stack writes .local/stack.json"
         yield running
-
-
-def ensure_stack_file(stack: Stack) -> None:
-    """`.local/stack.json` as the supervisor writes it (the shared contract), unless this
-    Stack wrote it already: the supervisor's process is this one."""
-    path = stack.paths.local / "stack.json"
-    if path.exists():
-        return
-    document = {
-        "version": 1,
-        "pid": os.getpid(),
-        "root": str(stack.paths.root),
-        "host_url": stack.public_url,
-        "public_url": stack.public_url,
-        "storage": stack.storage_connection_string,
-        "storage_api_version": API_VERSION,
-        "vault_url": stack.vault_url,
-        "vault_ca": str(stack.vault_ca),
-        "ports": {"blob": stack.ports.blob, "vault": stack.ports.vault, "host": stack.ports.host},
-        "started_at": "2026-12-02T19:00:00Z",
-    }
-    path.write_text(json.dumps(document))
 
 
 def wheelvault(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
