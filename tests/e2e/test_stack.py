@@ -22,12 +22,14 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import API_VERSION, connection_string
 from devhost.stack import PUBLISHER, READER, Ports, Stack
+from devhost.stack.state import read_live_state
 from devhost.wheels import build_wheel
 from shared.adapters.secretstore import LocalStandinCredential, SecretStore
 from shared.core import layout
@@ -104,7 +106,7 @@ class Supervisors:
         self.base = base
         self.started: list[Supervisor] = []
 
-    def launch(self, root: Path, ports: Ports) -> Supervisor:
+    def launch(self, root: Path, ports: Ports, env: dict[str, str] | None = None) -> Supervisor:
         run = len(self.started)
         out, err = self.base / f"stack-{run}.out", self.base / f"stack-{run}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -126,15 +128,18 @@ class Supervisors:
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
         supervisor = Supervisor(process, root, ports, out, err)
         self.started.append(supervisor)
         return supervisor
 
-    def start(self, root: Path, ports: Ports) -> tuple[Supervisor, float]:
+    def start(
+        self, root: Path, ports: Ports, env: dict[str, str] | None = None
+    ) -> tuple[Supervisor, float]:
         """Launch and wait for the banner; returns the supervisor and seconds to the banner."""
         began = time.monotonic()
-        supervisor = self.launch(root, ports)
+        supervisor = self.launch(root, ports, env)
         deadline = began + START_TIMEOUT
         while BANNER_END not in supervisor.stdout():
             code = supervisor.process.poll()
@@ -242,6 +247,7 @@ def stop_and_check(supervisor: Supervisor) -> None:
     ports = supervisor.ports
     assert [p for p in (ports.blob, ports.vault, ports.host) if listening(p)] == []
     assert not (supervisor.root / ".local" / "stack.pids").exists()
+    assert not (supervisor.root / ".local" / "stack.json").exists()
 
 
 def check_running(supervisor: Supervisor) -> dict[str, str]:
@@ -315,11 +321,11 @@ def test_published_wheel_installs_before_and_after_a_restart(
     stop_and_check(second)
 
 
-def assert_installs(index_url: str, venv: Path, home: Path) -> None:
+def assert_installs(index_url: str, venv: Path, home: Path, project: str = "stack-demo") -> None:
     python = clients.new_venv(venv, home)
-    done = clients.pip(python, home, "install", "--index-url", index_url, "stack-demo==1.0")
+    done = clients.pip(python, home, "install", "--index-url", index_url, f"{project}==1.0")
     assert done.returncode == 0, done.output
-    assert clients.installed_version(python, "stack-demo", home) == "1.0"
+    assert clients.installed_version(python, project, home) == "1.0"
 
 
 def test_stack_class_on_free_ports(tmp_path: Path) -> None:
@@ -359,3 +365,180 @@ def test_a_port_in_use_is_one_clear_line_and_exit_2(
     assert not (tmp_path / "root" / ".local" / "stack.pids").exists()
     others = [p for p in (ports.blob, ports.vault, ports.host) if p != port]
     assert [p for p in others if listening(p)] == []
+
+
+def state_of(supervisor: Supervisor) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((supervisor.root / ".local" / "stack.json").read_text())
+    return state
+
+
+def test_stack_json_says_where_everything_is_while_the_stack_runs(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    """The contract with the `wheelvault` command: enough to reach every service, no token."""
+    root, ports = tmp_path / "root", free_ports()
+    supervisor, _ = supervisors.start(root, ports)
+    state = state_of(supervisor)
+    assert state["version"] == 1
+    assert state["pid"] == supervisor.process.pid
+    assert state["root"] == str(root.resolve())
+    assert state["host_url"] == state["public_url"] == supervisor.public_url
+    assert state["ports"] == {"blob": ports.blob, "vault": ports.vault, "host": ports.host}
+    assert state["vault_url"] == f"https://{LOOPBACK}:{ports.vault}"
+    assert Path(state["vault_ca"]).is_absolute()
+    assert Path(state["vault_ca"]).is_file()
+    assert state["storage_api_version"] == API_VERSION
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", state["started_at"])
+    assert read_live_state(root / ".local") == state
+    with BlobServiceClient.from_connection_string(
+        state["storage"], api_version=state["storage_api_version"]
+    ) as service:
+        assert {c.name for c in service.list_containers()} >= set(layout.CONTAINERS)
+    text = (root / ".local" / "stack.json").read_text()
+    assert not re.search(r"wvt_", text), "stack.json must hold no token"
+    # The same settings, exported in the banner for a CLI that does not read the file.
+    exported = dict(re.findall(r" (WHEELVAULT_\w+)=('[^']*'|\S+)", cli_env_line(supervisor)))
+    assert {k: v.strip("'") for k, v in exported.items()} == {
+        "WHEELVAULT_STORAGE": state["storage"],
+        "WHEELVAULT_STORAGE_API_VERSION": state["storage_api_version"],
+        "WHEELVAULT_VAULT_URL": state["vault_url"],
+        "WHEELVAULT_VAULT_CREDENTIAL": "local",
+        "WHEELVAULT_VAULT_CA_BUNDLE": state["vault_ca"],
+        "WHEELVAULT_PUBLIC_URL": state["public_url"],
+    }
+    stop_and_check(supervisor)  # which checks the file is gone
+
+
+def cli_env_line(supervisor: Supervisor) -> str:
+    found = re.search(r"^\s+cli env\s+export (.*)$", supervisor.stdout(), re.M)
+    assert found is not None, supervisor.stdout()
+    return " " + found[1]
+
+
+def test_stack_json_of_a_killed_supervisor_reads_as_stale(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    supervisor, _ = supervisors.start(root, free_ports())
+    assert read_live_state(root / ".local") is not None
+    supervisor.process.kill()  # its children get SIGTERM from the kernel
+    supervisor.process.wait(STOP_TIMEOUT)
+    assert (root / ".local" / "stack.json").exists()
+    assert read_live_state(root / ".local") is None
+    # The next start takes over: the file appears again only once it is ready.
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while processes_mentioning(root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second, _ = supervisors.start(root, free_ports())
+    assert state_of(second)["pid"] == second.process.pid
+    stop_and_check(second)
+
+
+def test_settings_in_the_environment_win_except_the_endpoints(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    """As Core Tools does: a variable already set beats local.settings.json; but a stale
+    endpoint in the shell must not point the host away from this run's children."""
+    env = {
+        **os.environ,
+        "WHEELVAULT_PAGE_CACHE_SECONDS": "7",
+        "WHEELVAULT_VAULT_URL": "https://127.0.0.1:9",
+        "WHEELVAULT_STORAGE": connection_string(LOOPBACK, 9),
+        "WHEELVAULT_PUBLIC_URL": "http://elsewhere.invalid",
+    }
+    root, ports = tmp_path / "root", free_ports()
+    supervisor, _ = supervisors.start(root, ports, env)
+    page = urllib.request.Request(f"{supervisor.public_url}/simple/")
+    found = re.fullmatch(r"http://(?P<user>[^:]+):(?P<token>[^@]+)@.+", supervisor.index_url())
+    assert found is not None
+    raw = base64.b64encode(f"{found['user']}:{found['token']}".encode()).decode()
+    page.add_header("Authorization", f"Basic {raw}")
+    with DIRECT.open(page, timeout=10) as reply:
+        assert reply.status == 200
+        assert reply.headers["Cache-Control"] == "private, max-age=7"
+    assert f"@{LOOPBACK}:{ports.host}/simple/" in supervisor.index_url()
+    status, body = get(f"{supervisor.public_url}/health")
+    assert status == 200, body
+    assert state_of(supervisor)["public_url"] == supervisor.public_url
+    stop_and_check(supervisor)
+
+
+def test_an_invalid_setting_in_the_environment_is_one_line_at_start(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    env = {**os.environ, "WHEELVAULT_PAGE_CACHE_SECONDS": "soon"}
+    supervisor = supervisors.launch(tmp_path / "root", free_ports(), env)
+    assert supervisor.process.wait(START_TIMEOUT) == 1
+    assert "WHEELVAULT_PAGE_CACHE_SECONDS" in supervisor.stderr()
+    assert "Traceback" not in supervisor.stderr()
+    assert processes_mentioning(tmp_path / "root") == []
+
+
+RESTARTED = "devhost.stack: {title} restarted (pid "
+TITLES = {
+    "host": "the functions host",
+    "keyvault": "the Key Vault stand-in",
+    "azurite": "Azurite (blob storage)",
+}
+AZURITE_SAVE_SECONDS = 5.0
+"""Azurite saves its blob metadata every 5 s: a kill -9 may lose what is newer."""
+
+
+def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens(
+    supervisors: Supervisors, tmp_path: Path
+) -> None:
+    root, ports = tmp_path / "root", free_ports()
+    supervisor, _ = supervisors.start(root, ports)
+    if NO_BLOB_TRIGGER.search(supervisor.host_log()):
+        pytest.skip("the local host does not run blob triggers yet (the blob watcher)")
+    tokens = check_running(supervisor)
+    first = state_of(supervisor)
+    publish(supervisor, "restart-demo", "1.0")
+    time.sleep(AZURITE_SAVE_SECONDS + 1)
+    port_of = {"host": ports.host, "keyvault": ports.vault, "azurite": ports.blob}
+    for name in ("host", "keyvault", "azurite"):
+        before = supervisor.pids()
+        began = time.monotonic()
+        os.kill(before[name], signal.SIGKILL)
+        line = wait_for_line(supervisor, RESTARTED.format(title=TITLES[name]))
+        print(f"{name}: back {time.monotonic() - began:.1f} s after kill -9 ({line})")
+        after = supervisor.pids()
+        assert after[name] != before[name]
+        assert alive(after[name])
+        assert {k: v for k, v in after.items() if k != name} == {
+            k: v for k, v in before.items() if k != name
+        }, "the other children must keep running"
+        assert listening(port_of[name])
+        assert f"{TITLES[name]} was killed by SIGKILL; restarting it in 1 s" in supervisor.stderr()
+        assert get(f"{supervisor.public_url}/health")[0] == 200
+        assert check_running(supervisor) == tokens  # the same tokens, from the vault
+        assert state_of(supervisor) == first  # rewritten, the same stack on the same ports
+    assert supervisor.process.poll() is None
+    home = tmp_path / "home"
+    assert_installs(supervisor.index_url(), tmp_path / "venv", home, "restart-demo")
+    publish(supervisor, "restart-demo", "2.0")  # and publishing still works after them
+    stop_and_check(supervisor)
+
+
+def publish(supervisor: Supervisor, project: str, version: str) -> None:
+    """Drop a wheel into `uploads` and wait for the host's blob watcher to publish it."""
+    wheel = build_wheel(project, version)
+    with supervisor.blob_service() as service:
+        service.get_blob_client(layout.UPLOADS, wheel.filename).upload_blob(wheel.data)
+        published = service.get_blob_client(layout.INDEX, f"files/{project}/{wheel.filename}")
+        deadline = time.monotonic() + PUBLISH_TIMEOUT
+        while not published.exists():
+            assert time.monotonic() < deadline, supervisor.host_log()[-3000:]
+            time.sleep(0.2)
+
+
+def wait_for_line(supervisor: Supervisor, start: str) -> str:
+    """The supervisor's stderr line that starts with `start`, once it has printed it."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        found = [line for line in supervisor.stderr().splitlines() if line.startswith(start)]
+        if found:
+            return found[-1]
+        assert supervisor.process.poll() is None, supervisor.stderr()
+        assert time.monotonic() < deadline, supervisor.stderr()
+        time.sleep(0.1)
