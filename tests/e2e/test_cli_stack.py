@@ -132,6 +132,9 @@ def test_yank_unyank_delete_reindex(stack: Stack, tmp_path: Path) -> None:
     again = wheelvault(stack, "upload", str(tmp_path / wheels[1].filename))
     assert again.returncode == 1
     assert "filename-tombstoned" in again.stderr
+    gone = wheelvault(stack, "status", wheels[1].filename)
+    assert gone.returncode == 1
+    assert gone.stdout.startswith(f"{wheels[1].filename}: deleted (deleted for good")
 
     assert wheelvault(stack, "reindex").stdout.strip() == "reindex: nothing to change"
     missing = wheelvault(stack, "yank", "cli-admin", "--version", "9.9")
