@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, parser_class=_Parser, metavar="ACTION", help="what to do"
     )
     create = actions.add_parser("create", help="create a token and print its value (once)")
-    create.add_argument("name", help=_NAME_HELP)
+    create.add_argument("name", metavar="NAME", help=_NAME_HELP)
     create.add_argument(
         "--scope",
         required=True,
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("rotate", "create a new value now; old values work until they expire"),
         ("revoke", "disable every value of the token at once"),
     ):
-        actions.add_parser(action, help=text).add_argument("name", help=_NAME_HELP)
+        actions.add_parser(action, help=text).add_argument("name", metavar="NAME", help=_NAME_HELP)
     _add_index_commands(groups)
     return parser
 
@@ -206,7 +206,9 @@ def _add_index_commands(groups: Any) -> None:
 
     sas = groups.add_parser("sas", help="print SAS install URLs for a requirement")
     sas.add_argument(
-        "requirement", help='a PEP 508 requirement: "demo", "demo>=1.2" or "demo==1.2.0"'
+        "requirement",
+        metavar="REQUIREMENT",
+        help='a PEP 508 requirement: "demo", "demo>=1.2" or "demo==1.2.0"',
     )
     front_door(sas, "read", "local-reader")
     sas.add_argument("--json", action="store_true", help="the whole answer as JSON")
@@ -230,7 +232,7 @@ def _add_index_commands(groups: Any) -> None:
 
     for name, text in (("yank", "yank a file or a release"), ("unyank", "undo a yank")):
         command = groups.add_parser(name, help=text)
-        command.add_argument("project", help="the project's name, e.g. demo-pkg")
+        command.add_argument("project", metavar="PROJECT", help="the project's name, e.g. demo-pkg")
         which = command.add_mutually_exclusive_group(required=True)
         which.add_argument("--version", help=f"{name} every file of this version")
         which.add_argument("--file", metavar="FILENAME", help=f"{name} this one file")
@@ -240,7 +242,7 @@ def _add_index_commands(groups: Any) -> None:
             )
 
     delete = groups.add_parser("delete", help="delete a file for good (tombstoned)")
-    delete.add_argument("project", help="the project's name, e.g. demo-pkg")
+    delete.add_argument("project", metavar="PROJECT", help="the project's name, e.g. demo-pkg")
     delete.add_argument(
         "file", metavar="FILENAME", help="the file's name; it can never be published again"
     )
