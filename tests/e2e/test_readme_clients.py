@@ -95,6 +95,18 @@ def test_every_code_block_in_the_section_is_a_marked_snippet() -> None:
     assert "<!-- /snippet" not in rest, "a broken snippet marker"
 
 
+def test_the_clients_are_offline(place: Place) -> None:
+    """Anything but loopback goes to a proxy that is not there (HTTP(S)_PROXY in Place.env)."""
+    pypi = "https://pypi.org/simple/"
+    pip = place.sh(f"pip download -vv --retries 0 --no-deps -d . --index-url {pypi} six")
+    assert pip.returncode != 0
+    assert "Unable to connect to proxy" in pip.output, pip.output
+    uv = place.sh(f"echo six | uv pip compile --no-cache --index-url {pypi} -", UV_HTTP_RETRIES="0")
+    assert uv.returncode != 0
+    assert "tunnel error" in uv.output, uv.output
+    assert not list(place.project.glob("*.whl"))
+
+
 def test_every_snippet_is_run_or_says_why_not() -> None:
     for name, snip in snippets().items():
         if snip.why_not_run is not None:
