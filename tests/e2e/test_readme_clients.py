@@ -9,10 +9,11 @@ local host of tests/e2e/test_clients.py, with a PATH that holds only pip (this c
 installing into a fresh venv), uv, keyring and poetry (.venv-poetry, see the Makefile).
 
 "Public PyPI" is a pypiserver on loopback (no fallback to the real PyPI): it holds `six 99.0`
-and `public-only 1.0`; the private index holds `six 0.9.0`, `acme-lib 1.0` (requires six) and
-`acme-app 1.0` (requires acme-lib). The stand-in takes PyPI's place through each client's own
-setting for its default index (PIP_INDEX_URL, UV_DEFAULT_INDEX); poetry's `PyPI` source has a
-fixed URL, so there the README line that adds it is replaced by one that adds the stand-in.
+and `public-only 1.0`; the private index holds `six 0.9.0`, `acme-lib 1.0` (requires six),
+`acme-app 1.0` (requires acme-lib) and `acme-strict 1.0` (requires six>=1). The stand-in
+takes PyPI's place through each client's own setting for its default index (PIP_INDEX_URL,
+UV_DEFAULT_INDEX); poetry's `PyPI` source has a fixed URL, so there the README line that adds it
+is replaced by one that adds the stand-in.
 """
 
 from __future__ import annotations
@@ -147,6 +148,14 @@ def indexes(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     stack.publish(
         build_wheel(
             "acme-app", "1.0", requires_dist=["acme-lib"], modules=module("acme_app", "1.0")
+        )
+    )
+    stack.publish(
+        build_wheel(
+            "acme-strict",
+            "1.0",
+            requires_dist=["six>=1"],  # no private six matches
+            modules=module("acme_strict", "1.0"),
         )
     )
     packages = base / "public-packages"
@@ -400,7 +409,8 @@ def test_keyring_with_pip_and_uv(place: Place, indexes: Indexes) -> None:
 
 # ---------------------------------------------------------------- dependency confusion
 #
-# private: six 0.9.0, acme-lib 1.0 (requires six), acme-app 1.0 (requires acme-lib)
+# private: six 0.9.0, acme-lib 1.0 (requires six), acme-app 1.0 (requires acme-lib),
+#          acme-strict 1.0 (requires six>=1, which no private six matches)
 # public:  six 99.0, public-only 1.0
 
 
@@ -466,6 +476,17 @@ def test_confusion_uv_project_index_first_keeps_the_private_six(
     assert place.project_version("acme-lib") == "1.0"
     assert place.project_version("six") == "0.9.0"
     assert place.project_version("public-only") == "1.0"
+
+
+def test_confusion_uv_project_index_first_never_falls_through_to_public(
+    place: Place, indexes: Indexes
+) -> None:
+    """A name wheelvault has is never taken from PyPI, even when no private version matches."""
+    toml = "\n" + snippet("uv-project", indexes)
+    result = uv_project(place, indexes, '"acme-strict"', toml)
+    assert result.returncode != 0
+    assert "only six==0.9.0 is available" in result.output, result.output
+    assert place.project_version("six") is None
 
 
 EXPLICIT_INDEX = """
@@ -597,3 +618,15 @@ def test_confusion_poetry_explicit_source_pins_direct_dependencies_only(
     assert result.returncode == 0, result.output
     assert place.version("acme-lib") == "1.0"
     assert place.version("six") == "99.0"  # the transitive six came from public
+
+
+def test_confusion_poetry_snippet_falls_through_to_public_when_no_private_version_matches(
+    place: Place, indexes: Indexes
+) -> None:
+    require_poetry()
+    place.write_project("\n[tool.poetry]\npackage-mode = false\n")
+    script = poetry_script("poetry", indexes)
+    result = place.sh(script.replace("poetry add demo-pkg", "poetry add acme-strict"))
+    assert result.returncode == 0, result.output
+    assert place.version("acme-strict") == "1.0"
+    assert place.version("six") == "99.0"  # from the supplemental public source
