@@ -3,7 +3,10 @@
 Each test runs the supervisor in a temporary root on free ports, reads its banner like a
 developer would, and checks the promises of `make run`: the index answers with the local
 reader token, SIGTERM stops every child and frees every port, a second start reuses the data
-and the tokens, and a port already in use is one clear line and exit status 2.
+and the tokens, and a port already in use is one clear line and exit status 2. Also: the
+`.local/stack.json` contract with the CLI (and how a killed supervisor's file reads as stale),
+settings in the environment winning over local.settings.json except the endpoints, and each
+child brought back after a kill -9 with the packages and tokens intact.
 """
 
 from __future__ import annotations
