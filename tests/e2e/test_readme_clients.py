@@ -71,7 +71,7 @@ class Snippet:
 
 def section() -> str:
     readme = (ROOT / "README.md").read_text()
-    found = re.search(r"^## Installing from the index\n(.*?)^### Routes\n", readme, re.S | re.M)
+    found = re.search(r"^## Installing from the index\n(.*?)^## ", readme, re.S | re.M)
     assert found, "README.md lost its 'Installing from the index' section"
     return found[1]
 
