@@ -1,11 +1,11 @@
 """Front-door benchmark: what a read through the index costs, and what a resolve downloads.
 
 Everything is brought up in this process or as a child of it: Azurite (blob service, temporary
-data dir), the Key Vault stand-in (`devhost.keyvault.VaultStandin`, in-process, temporary data
-dir), the settings in `os.environ` (every `WHEELVAULT_*` variable is put back afterwards) and
-the local functions host (`devhost.host.LocalHost`) on a free loopback port. A read token is
-created through the real token service and a project is published through the real
-`publish_upload` function. Measured:
+data dir), the Key Vault stand-in (`devhost.standins.keyvault.VaultStandin`, in-process,
+temporary data dir), the settings in `os.environ` (every `WHEELVAULT_*` variable is put back
+afterwards) and the local functions host (`devhost.standins.host.localhost.LocalHost`) on a free
+loopback port. A read token is created through the real token service and a project is
+published through the real `publish_upload` function. Measured:
 
 - HTTP through the local host, over keep-alive connections (one `http.client.HTTPConnection`
   per worker thread), with HTTP Basic auth carrying the read token and a warm token cache
@@ -96,14 +96,14 @@ import azure.functions as func
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bench.common import basic_header, positive, summary
-from devhost.azurite import API_VERSION, ROOT, Azurite, free_port, start_azurite
-from devhost.host import LocalHost
-from devhost.keyvault import VaultStandin
+from devhost.standins.azurite import API_VERSION, ROOT, Azurite, free_port, start_azurite
+from devhost.standins.host.localhost import LocalHost
+from devhost.standins.keyvault import VaultStandin
 from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobInfo, BlobStore, StoredBlob
 from shared.core import layout
 from shared.core.tokens import Policy, Scope
-from shared.services.app import Services, get_services, install_services, reset_services
+from shared.services.wiring import Services, get_services, install_services, reset_services
 from shared.settings import get_settings
 from tests.support import clients
 from tests.support.functions import blob_event, handler, registered
@@ -382,7 +382,7 @@ class PrefetchedStore(BlobStore):
 def function_request(
     stack: Stack, path: str, route_params: dict[str, str], headers: Mapping[str, str]
 ) -> func.HttpRequest:
-    """The request the host would build (devhost/localhost/invoke.py: lower-case headers)."""
+    """The request the host would build (devhost/standins/host/invoke.py: lower-case headers)."""
     return func.HttpRequest(
         method="GET",
         url=f"{stack.host.url}{path}",
@@ -1072,8 +1072,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_after": round(os.getloadavg()[0], 2),
         },
         "storage": storage,
-        "vault": "Key Vault stand-in (devhost.keyvault) in-process on loopback (HTTPS)",
-        "host": "devhost.host.LocalHost in-process on loopback; load threads in the same process",
+        "vault": "Key Vault stand-in (devhost.standins.keyvault) in-process on loopback (HTTPS)",
+        "host": (
+            "devhost.standins.host.localhost.LocalHost in-process on loopback; "
+            "load threads in the same process"
+        ),
         "setup": {
             "project": str(project),
             "files_in_project": PAGE_VERSIONS,

@@ -43,13 +43,13 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bench.common import RequestCounter, percentile, positive
-from devhost.azurite import API_VERSION, start_azurite
+from devhost.standins.azurite import API_VERSION, start_azurite
 from devhost.wheels import build_wheel
 from shared.core import layout
 from shared.core.pages import build_project_page, render_project_json
 from shared.core.records import FileRecord
-from shared.services.app import Services, build_services, install_services
 from shared.services.pages import claim
+from shared.services.wiring import Services, build_services, install_services
 from shared.settings import Settings
 from tests.support.functions import blob_event, handler
 

@@ -1,7 +1,7 @@
 """Token benchmark: the request verifier's cost per request, and the rotation run's duration.
 
-Everything runs against the Key Vault stand-in (devhost/keyvault), started in this process on a
-free loopback port, through the real `SecretClient` over HTTPS. Measured:
+Everything runs against the Key Vault stand-in (devhost/standins/keyvault), started in this
+process on a free loopback port, through the real `SecretClient` over HTTPS. Measured:
 
 - warm verify: `TokenVerifier.verify` of a valid Basic header with a one-hour cache, timed call
   by call with `perf_counter_ns` (p50/p99/mean in µs); every call must return the token's name.
@@ -46,7 +46,7 @@ from typing import Any
 from azure.keyvault.secrets import SecretClient
 
 from bench.common import RequestCounter, basic_header, positive, summary
-from devhost.keyvault import LocalVaultCredential, VaultStandin
+from devhost.standins.keyvault import LocalVaultCredential, VaultStandin
 from shared.adapters.secretstore import SecretStore
 from shared.core.tokens import ALPHABET, Policy, Scope, new_token, secret_name, token_name
 from shared.services.tokens import Tokens, TokenVerifier
@@ -300,7 +300,7 @@ def run(warm_samples: int, cold_samples: int, token_count: int, out: Path) -> di
             "cpus": os.cpu_count(),
             "system": f"{platform.system()} {platform.machine()}",
         },
-        "vault": "Key Vault stand-in (devhost.keyvault) in-process on loopback (HTTPS)",
+        "vault": "Key Vault stand-in (devhost.standins.keyvault) in-process on loopback (HTTPS)",
         "goal": {
             "warm_p99_us_below": GOAL_WARM_P99_US,
             "warm_p99_us": warm["p99_us"],

@@ -18,8 +18,8 @@ from shared.adapters.blobstore import unreachable
 from shared.adapters.secretstore import VaultUnavailable
 from shared.core.redact import redact_url
 from shared.core.tokens import Scope
-from shared.services.app import get_services
 from shared.services.frontdoor import FrontDoor, HttpProblem, Reply
+from shared.services.wiring import get_services
 from shared.settings import SettingsError
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated

@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from shared.core import layout
-from shared.services.app import get_services
+from shared.services.wiring import get_services
 from shared.settings import STORAGE_CONNECTION
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated

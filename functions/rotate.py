@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from shared.services.app import get_services
+from shared.services.wiring import get_services
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated
 

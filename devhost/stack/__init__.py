@@ -14,8 +14,8 @@ from devhost.stack.children import (
     StackError,
 )
 from devhost.stack.config import DEFAULT_PORTS, Ports, StackPaths
-from devhost.stack.core import Stack
 from devhost.stack.provision import PUBLISHER, READER
+from devhost.stack.supervisor import Stack
 
 __all__ = [
     "DEFAULT_PORTS",

@@ -23,8 +23,8 @@ from types import FrameType
 from devhost.stack.banner import banner
 from devhost.stack.children import AlreadyRunning, Cancelled, Child, PortInUse, StackError
 from devhost.stack.config import DEFAULT_PORTS, REPO_ROOT, Ports
-from devhost.stack.core import Stack
 from devhost.stack.restarts import RestartPolicy
+from devhost.stack.supervisor import Stack
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shlex
 
-from devhost.azurite import API_VERSION
 from devhost.stack.config import REPO_ROOT
-from devhost.stack.core import Stack
 from devhost.stack.provision import PUBLISHER, READER
+from devhost.stack.supervisor import Stack
+from devhost.standins.azurite import API_VERSION
 
 
 def banner(stack: Stack) -> str:

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devhost.azurite import API_VERSION, connection_string
-from devhost.localhost.settings import SAMPLE_SETTINGS_FILE, SETTINGS_FILE
 from devhost.stack.state import FILE_NAME as STATE_FILE
+from devhost.standins.azurite import API_VERSION, connection_string
+from devhost.standins.host.settings import SAMPLE_SETTINGS_FILE, SETTINGS_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azurite import Azurite
-from devhost.host import LocalHost
+from devhost.standins.azurite import Azurite
+from devhost.standins.host.localhost import LocalHost
 from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.tokens import Policy, Scope
-from shared.services.app import get_services, reset_services
+from shared.services.wiring import get_services, reset_services
 from tests.fixtures.vault import VaultStandinProcess
 from tests.support import clients
 from tests.support.functions import blob_event, handler, registered
@@ -90,7 +90,7 @@ def stack(
 ) -> Iterator[Stack]:
     from azure.storage.blob import BlobServiceClient
 
-    from devhost.azurite import API_VERSION
+    from devhost.standins.azurite import API_VERSION
 
     service = BlobServiceClient.from_connection_string(
         azurite.connection_string, api_version=API_VERSION

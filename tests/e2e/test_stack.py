@@ -30,9 +30,9 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from devhost.azurite import API_VERSION, connection_string
 from devhost.stack import PUBLISHER, READER, Ports, Stack
 from devhost.stack.state import read_live_state
+from devhost.standins.azurite import API_VERSION, connection_string
 from devhost.wheels import build_wheel
 from shared.adapters.secretstore import LocalStandinCredential, SecretStore
 from shared.core import layout
@@ -301,7 +301,7 @@ def test_stops_cleanly_and_restarts_with_the_same_data_and_tokens(
 def test_published_wheel_installs_before_and_after_a_restart(
     supervisors: Supervisors, tmp_path: Path
 ) -> None:
-    """Needs the host's blob watcher (the publish_upload blob trigger run by devhost.host)."""
+    """Needs the host's blob watcher (the publish_upload blob trigger run by the local host)."""
     root, ports = tmp_path / "root", free_ports()
     first, _ = supervisors.start(root, ports)
     # Until the host's blob watcher is merged, publish_upload is listed as not run: skip then.

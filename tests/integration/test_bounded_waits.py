@@ -23,7 +23,7 @@ import azure.functions as func
 import pytest
 from azure.core.exceptions import AzureError
 
-from devhost.azurite import Azurite
+from devhost.standins.azurite import Azurite
 from shared.adapters.blobstore import (
     STORAGE_DEADLINE,
     BlobStore,
@@ -39,8 +39,8 @@ from shared.adapters.secretstore import (
 )
 from shared.core import layout
 from shared.core.tokens import Policy, Scope, new_token
-from shared.services.app import HEALTH_SECONDS, get_services, reset_services
 from shared.services.tokens import Tokens, TokenVerifier
+from shared.services.wiring import HEALTH_SECONDS, get_services, reset_services
 from shared.settings import Settings, load_settings
 from tests.fixtures.vault import VaultStandinProcess, start_vault_standin
 from tests.support.functions import handler

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azurite import API_VERSION, Azurite
+from devhost.standins.azurite import API_VERSION, Azurite
 from tests.fixtures.vault import VaultStandinProcess
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azurite import API_VERSION, Azurite
-from devhost.cli import ROOT, find_stack
+from devhost.cli.main import ROOT, find_stack
+from devhost.standins.azurite import API_VERSION, Azurite
 from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from tests.fixtures.vault import VaultStandinProcess

@@ -20,7 +20,7 @@ from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.tokens import Policy, Scope
-from shared.services.app import Services, get_services, reset_services
+from shared.services.wiring import Services, get_services, reset_services
 from tests.fixtures.vault import VaultStandinProcess
 from tests.support.functions import blob_event, handler
 

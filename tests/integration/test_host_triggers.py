@@ -30,12 +30,12 @@ import pytest
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from devhost.azurite import API_VERSION, Azurite, free_port, start_azurite
-from devhost.host import READY_PREFIX, LocalHost
-from devhost.localhost import ncrontab
-from devhost.localhost.functions import index_functions
-from devhost.localhost.invoke import EventLoopThread
-from devhost.localhost.timers import TimerRunner, plan_timer
+from devhost.standins.azurite import API_VERSION, Azurite, free_port, start_azurite
+from devhost.standins.host import ncrontab
+from devhost.standins.host.functions import index_functions
+from devhost.standins.host.invoke import EventLoopThread
+from devhost.standins.host.localhost import READY_PREFIX, LocalHost
+from devhost.standins.host.timers import TimerRunner, plan_timer
 from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
@@ -648,7 +648,7 @@ def test_the_cli_runs_triggers_and_lists_them(
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELVAULT_")}
     wheel = build_wheel("from-cli", "2.0")
     process = subprocess.Popen(
-        [sys.executable, "-m", "devhost.host", "--port", "0", "--settings", str(settings)],
+        [sys.executable, "-m", "devhost.standins.host", "--port", "0", "--settings", str(settings)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

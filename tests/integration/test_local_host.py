@@ -23,10 +23,10 @@ from typing import IO, Any
 import azure.functions as func
 import pytest
 
-from devhost.host import READY_PREFIX, HostStartError, LocalHost
-from devhost.localhost.messages import Reply, Request
-from devhost.localhost.routes import RouteTemplateError, parse_template, split_path
-from devhost.localhost.settings import SettingsFileError
+from devhost.standins.host.localhost import READY_PREFIX, HostStartError, LocalHost
+from devhost.standins.host.messages import Reply, Request
+from devhost.standins.host.routes import RouteTemplateError, parse_template, split_path
+from devhost.standins.host.settings import SettingsFileError
 from tests.support import sample_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -552,7 +552,7 @@ def test_the_real_function_app_is_listed_without_error(monkeypatch: pytest.Monke
 def _cli(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHEELVAULT_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "devhost.host", *args],
+        [sys.executable, "-m", "devhost.standins.host", *args],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

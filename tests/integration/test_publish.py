@@ -19,9 +19,9 @@ from shared.adapters.blobstore import BlobInfo, BlobStore, StoredBlob
 from shared.core import layout
 from shared.core.errors import RejectCode
 from shared.core.records import FileRecord
-from shared.services.app import build_services, get_services, install_services
 from shared.services.frontdoor import HttpProblem
 from shared.services.pages import IndexPages
+from shared.services.wiring import build_services, get_services, install_services
 from shared.settings import get_settings
 from tests.support.functions import blob_event, function, handler
 
@@ -247,7 +247,7 @@ def test_bad_input_is_quarantined_and_the_index_is_untouched(
 def test_too_large_upload_is_quarantined(
     storage_env: BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shared.services.app import reset_services
+    from shared.services.wiring import reset_services
 
     monkeypatch.setenv("WHEELVAULT_MAX_UPLOAD_BYTES", "2048")
     reset_services()

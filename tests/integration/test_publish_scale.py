@@ -12,7 +12,7 @@ from bench.publish import seed_project
 from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
-from shared.services.app import get_services
+from shared.services.wiring import get_services
 from tests.integration.test_publish import (
     counted,
     html_files,

@@ -19,8 +19,8 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobServiceClient
 
-from devhost.azurite import API_VERSION, Azurite, start_azurite
-from devhost.keyvault.certs import TlsFiles, ensure_tls_files
+from devhost.standins.azurite import API_VERSION, Azurite, start_azurite
+from devhost.standins.keyvault.certs import TlsFiles, ensure_tls_files
 from shared.adapters.sas import SasSigner
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devhost import cli_index
+from devhost.cli import index as cli_index
 from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout

@@ -328,7 +328,7 @@ def test_timer_function_rotates_through_function_app(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from shared.services.app import reset_services
+    from shared.services.wiring import reset_services
 
     monkeypatch.setenv("WHEELVAULT_VAULT_URL", vault_standin.url)
     monkeypatch.setenv("WHEELVAULT_VAULT_CREDENTIAL", "local")

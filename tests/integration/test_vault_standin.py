@@ -28,7 +28,7 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.polling import LROPoller
 from azure.keyvault.secrets import SecretClient
 
-from devhost.keyvault.credential import LOCAL_TOKEN
+from devhost.standins.keyvault.credential import LOCAL_TOKEN
 from tests.fixtures.vault import REPO_ROOT, VaultStandinProcess, start_vault_standin
 
 pytestmark = pytest.mark.integration
@@ -87,9 +87,9 @@ def wait_done(poller: LROPoller[Any]) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m devhost.keyvault`` to completion (for start-up failures)."""
+    """Run ``python -m devhost.standins.keyvault`` to completion (for start-up failures)."""
     return subprocess.run(
-        [sys.executable, "-m", "devhost.keyvault", "--host", "127.0.0.1", *args],
+        [sys.executable, "-m", "devhost.standins.keyvault", "--host", "127.0.0.1", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.cli import ROOT, build_parser
+from devhost.cli.main import ROOT, build_parser
 
 
 def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:

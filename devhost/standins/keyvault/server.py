@@ -36,7 +36,7 @@ from .certs import TlsFiles, ensure_tls_files, server_ssl_context
 from .store import SecretStore, StoreError
 
 logger = logging.getLogger(__name__)
-request_logger = logging.getLogger("devhost.keyvault.requests")
+request_logger = logging.getLogger("devhost.standins.keyvault.requests")
 
 MAX_BODY_BYTES = 1024 * 1024
 HANDSHAKE_TIMEOUT_SECONDS = 10.0

@@ -27,7 +27,7 @@ from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.records import FileRecord
 from shared.core.redact import redact_url
-from shared.services.app import build_services
+from shared.services.wiring import build_services
 from shared.settings import Settings
 
 TOKEN_ENV = "WHEELVAULT_TOKEN"  # noqa: S105 - the name of a variable, not a value

@@ -1,4 +1,4 @@
-"""``python -m devhost.keyvault``: run the Key Vault stand-in until SIGTERM or Ctrl-C.
+"""``python -m devhost.standins.keyvault``: run the Key Vault stand-in until SIGTERM or Ctrl-C.
 
 Supervisors and test fixtures start it with ``--port 0`` and read the one ready line from stdout
 (``keyvault-standin ready url=https://127.0.0.1:PORT ca=/path/ca-cert.pem``) to learn the URL and
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m devhost.keyvault",
+        prog="python -m devhost.standins.keyvault",
         description="Local HTTPS stand-in for the Azure Key Vault secrets API.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -1,4 +1,4 @@
-"""Building blocks of the local Functions host; ``devhost.host`` puts them together.
+"""Building blocks of the local Functions host; ``localhost`` (``LocalHost``) puts them together.
 
 ``functions`` indexes the app, ``routes`` parses and matches route templates, ``router`` and
 ``invoke`` run HTTP functions, ``server`` is the HTTP transport, ``settings`` reads

@@ -10,7 +10,7 @@ The real ``azure.keyvault.secrets.SecretClient`` works against it unchanged::
             connection_verify=str(vault.ca_path),
         )
 
-or as a process: ``python -m devhost.keyvault --port 8443 --data-dir .local/keyvault``.
+or as a process: ``python -m devhost.standins.keyvault --port 8443 --data-dir .local/keyvault``.
 """
 
 from .credential import LocalVaultCredential

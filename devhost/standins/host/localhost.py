@@ -5,15 +5,15 @@ runs ``function_app.app`` (or any ``FunctionApp``) the way Azure does: routes an
 the binding metadata, ``host.json``'s ``routePrefix``, a real ``azure.functions.HttpRequest``
 in and ``HttpResponse`` out, settings from ``local.settings.json``. Auth levels are logged, not
 enforced: our functions are anonymous and check wheelvault tokens themselves. See
-``devhost/localhost/routes.py`` for the routing rules and how they differ from the real host.
+``devhost/standins/host/routes.py`` for the routing rules and how they differ from the real host.
 
 Blob-trigger functions get each new blob of their container (polled, delivered at least once,
-retried, then quarantined: ``localhost/watcher.py``); timer functions run on their NCRONTAB
-schedule (``localhost/timers.py``); ``POST /admin/functions/{name}`` runs any non-HTTP
-function now (``localhost/admin.py``). Each invocation logs one line on
+retried, then quarantined: ``watcher.py``); timer functions run on their NCRONTAB
+schedule (``timers.py``); ``POST /admin/functions/{name}`` runs any non-HTTP
+function now (``admin.py``). Each invocation logs one line on
 ``devhost.host.functions``.
 
-    python -m devhost.host [--host H] [--port P] [--settings FILE] [--no-triggers] ...
+    python -m devhost.standins.host [--host H] [--port P] [--settings FILE] [--no-triggers] ...
 
 prints ``wheelvault host ready url=http://127.0.0.1:7071`` and the functions, then serves until
 SIGINT/SIGTERM. Start-up problems (port in use, bad settings file) print one line, exit 2.
@@ -47,9 +47,9 @@ from types import FrameType, TracebackType
 import azure.functions as func
 
 from devhost.listening import bind_error, public_url
-from devhost.localhost.admin import AdminEndpoint
-from devhost.localhost.background import Background
-from devhost.localhost.blobs import (
+from devhost.standins.host.admin import AdminEndpoint
+from devhost.standins.host.background import Background
+from devhost.standins.host.blobs import (
     DEFAULT_QUARANTINE,
     MAX_ATTEMPTS,
     POLL_SECONDS,
@@ -57,7 +57,7 @@ from devhost.localhost.blobs import (
     BlobFunction,
     BlobOptions,
 )
-from devhost.localhost.functions import (
+from devhost.standins.host.functions import (
     FunctionInfo,
     FunctionProblem,
     HostConfigError,
@@ -66,21 +66,21 @@ from devhost.localhost.functions import (
     index_functions,
     route_prefix,
 )
-from devhost.localhost.invoke import EventLoopThread
-from devhost.localhost.messages import Endpoint, Reply, Request, error_reply
-from devhost.localhost.router import FunctionRouter
-from devhost.localhost.server import MAX_BODY_BYTES, HttpServer
-from devhost.localhost.settings import (
+from devhost.standins.host.invoke import EventLoopThread
+from devhost.standins.host.messages import Endpoint, Reply, Request, error_reply
+from devhost.standins.host.router import FunctionRouter
+from devhost.standins.host.server import MAX_BODY_BYTES, HttpServer
+from devhost.standins.host.settings import (
     SettingsFileError,
     apply_values,
     find_settings,
     read_values,
 )
-from devhost.localhost.timers import TimerFunction
+from devhost.standins.host.timers import TimerFunction
 
 __all__ = ["HostConfigError", "HostStartError", "LocalHost", "SettingsFileError", "main"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7071
 READY_PREFIX = "wheelvault host ready"
@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m devhost.host",
+        prog="python -m devhost.standins.host",
         description="Run the function app locally, as the Functions host does: HTTP routes, "
         "blob triggers, timers and POST /admin/functions/{name}.",
     )

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
-from devhost.cli_index import TOKEN_ENV, IndexCliError, run_index_command
+from devhost.cli.index import TOKEN_ENV, IndexCliError, run_index_command
 from devhost.stack.state import is_live
 from shared.adapters.blobstore import blob_endpoint, unreachable
 from shared.adapters.secretstore import SecretStore, VaultUnavailable, secret_client_from_settings
@@ -41,7 +41,7 @@ from shared.core.tokens import DEFAULT_OVERLAP, DEFAULT_ROTATE_AFTER, Policy, Sc
 from shared.services.tokens import TokenError, Tokens
 from shared.settings import Settings, SettingsError, describe
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STACK_FILE = Path(".local") / "stack.json"
 """Written by the supervisor (`make run`, devhost/stack/state.py) once every child is ready,
 removed on a clean stop; its staleness rule (`is_live`) is the supervisor's own."""

@@ -28,10 +28,6 @@ from typing import IO, TypeVar
 
 from pydantic import ValidationError
 
-from devhost.azurite import API_VERSION, AZURITE_BLOB, NODE
-from devhost.host import READY_PREFIX as HOST_READY
-from devhost.keyvault.__main__ import READY_PREFIX as VAULT_READY
-from devhost.localhost.settings import SettingsFileError, read_values
 from devhost.stack.children import (
     AlreadyRunning,
     Child,
@@ -58,6 +54,10 @@ from devhost.stack.config import (
 )
 from devhost.stack.provision import PUBLISHER, READER, LocalToken, ensure_containers, ensure_tokens
 from devhost.stack.state import now_iso, this_process, write_state
+from devhost.standins.azurite import API_VERSION, AZURITE_BLOB, NODE
+from devhost.standins.host.localhost import READY_PREFIX as HOST_READY
+from devhost.standins.host.settings import SettingsFileError, read_values
+from devhost.standins.keyvault.__main__ import READY_PREFIX as VAULT_READY
 from shared.services.tokens import index_url
 from shared.settings import Settings, describe
 
@@ -378,7 +378,7 @@ class Stack:
         args = [
             sys.executable,
             "-m",
-            "devhost.keyvault",
+            "devhost.standins.keyvault",
             "--host",
             LOOPBACK,
             "--port",
@@ -392,7 +392,7 @@ class Stack:
         args = [
             sys.executable,
             "-m",
-            "devhost.host",
+            "devhost.standins.host",
             "--host",
             LOOPBACK,
             "--port",
