@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote
 
 from .functions import HTTP_TRIGGER, FunctionInfo
-from .messages import Reply, Request, error_reply
+from .messages import HostRequest, HostResponse, error_response
 from .timers import TimerRunner
 from .watcher import BlobBusy, BlobWatcher
 
@@ -50,47 +50,47 @@ class AdminEndpoint:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
-    def handle(self, request: Request) -> Reply | None:
+    def handle(self, request: HostRequest) -> HostResponse | None:
         if not request.path.lower().startswith(PREFIX):
             return None
         name = unquote(request.path[len(PREFIX) :], errors="replace")
         if not name or "/" in name:
             return None
         if request.method != "POST":
-            return error_reply(
+            return error_response(
                 405, "method-not-allowed", "use POST to run a function", headers=[("Allow", "POST")]
             )
         info = self._functions.get(name.lower())
         if info is None:
-            return error_reply(404, "not-found", f"no function named {name!r}")
-        reply = self._run(info, request.body)
-        reply.function = info.name
-        return reply
+            return error_response(404, "not-found", f"no function named {name!r}")
+        response = self._run(info, request.body)
+        response.function = info.name
+        return response
 
-    def _run(self, info: FunctionInfo, body: bytes) -> Reply:
+    def _run(self, info: FunctionInfo, body: bytes) -> HostResponse:
         key = info.name.lower()
         if info.trigger_type.lower() == HTTP_TRIGGER:
-            return error_reply(
+            return error_response(
                 400, "http-function", f"{info.name} is an HTTP function; call its route instead"
             )
         if key in self._problems:
-            return error_reply(400, "function-error", f"{info.name}: {self._problems[key]}")
+            return error_response(400, "function-error", f"{info.name}: {self._problems[key]}")
         try:
             payload = _payload(body)
         except ValueError as exc:
-            return error_reply(400, "bad-request", str(exc))
+            return error_response(400, "bad-request", str(exc))
         if key in self._timers:
             timer = self._timers[key]
             self._submit(timer.run_now)
             return _accepted()
         if key in self._blobs:
             return self._run_blob(self._blobs[key], payload.get("input"))
-        return error_reply(400, "unsupported", f"{info.trigger_type} functions cannot run here")
+        return error_response(400, "unsupported", f"{info.trigger_type} functions cannot run here")
 
-    def _run_blob(self, watcher: BlobWatcher, given: object) -> Reply:
+    def _run_blob(self, watcher: BlobWatcher, given: object) -> HostResponse:
         container = watcher.function.container
         if not isinstance(given, str) or not given.startswith(f"{container}/"):
-            return error_reply(
+            return error_response(
                 400,
                 "bad-input",
                 f'{watcher.function.name} needs {{"input": "{container}/<blob name>"}}',
@@ -99,12 +99,12 @@ class AdminEndpoint:
         try:
             claimed = watcher.claim(name)
         except BlobBusy:
-            return error_reply(409, "busy", f"{given!r} is being delivered right now")
+            return error_response(409, "busy", f"{given!r} is being delivered right now")
         except Exception:
             logger.warning("admin run of %s: storage did not answer", watcher.function.name)
-            return error_reply(503, "storage-unavailable", "storage did not answer; try again")
+            return error_response(503, "storage-unavailable", "storage did not answer; try again")
         if claimed is None:
-            return error_reply(404, "blob-not-found", f"no blob {given!r}")
+            return error_response(404, "blob-not-found", f"no blob {given!r}")
         self._submit(lambda: watcher.run_claimed(claimed))
         return _accepted()
 
@@ -135,5 +135,5 @@ def _payload(body: bytes) -> dict[str, object]:
     return document
 
 
-def _accepted() -> Reply:
-    return Reply(202, [("Content-Type", "application/json; charset=utf-8")], b"{}")
+def _accepted() -> HostResponse:
+    return HostResponse(202, [("Content-Type", "application/json; charset=utf-8")], b"{}")

@@ -130,7 +130,9 @@ def http_functions(
 
 def _http_function(info: FunctionInfo, prefix: str) -> HttpFunction:
     trigger = info.trigger
-    route = str(trigger.get("route") or info.name)
+    # Only a missing route means the function's name: an empty one is the prefix itself (the
+    # site root when routePrefix is empty, where PyPI's upload API lives).
+    route = info.name if trigger.get("route") is None else str(trigger["route"])
     if any(part.strip("/").lower().startswith(RESERVED_PREFIX) for part in (prefix, route)):
         raise UnsupportedFunction(
             f"route {route!r} conflicts with the host's built-in /{RESERVED_PREFIX} routes"

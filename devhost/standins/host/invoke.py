@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 import azure.functions as func
 
 from .functions import HttpFunction
-from .messages import Reply, Request
+from .messages import HostRequest, HostResponse
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ class InvalidResult(TypeError):
     """The function returned something the host cannot send (the message says what)."""
 
 
-def build_request(request: Request, route_params: Mapping[str, str]) -> func.HttpRequest:
+def build_request(request: HostRequest, route_params: Mapping[str, str]) -> func.HttpRequest:
     """The ``HttpRequest`` a function sees: full URL, every header, query, route, raw body."""
     return func.HttpRequest(
         method=request.method,
@@ -122,7 +122,7 @@ def call(function: HttpFunction, request: func.HttpRequest, loop: EventLoopThrea
     return result
 
 
-def to_reply(result: object, function_name: str) -> Reply:
+def to_response(result: object, function_name: str) -> HostResponse:
     """Status, headers and body of the function's response, with ``Content-Type`` filled in.
 
     As the worker does, a response without its own ``Content-Type`` header gets one from its
@@ -139,7 +139,9 @@ def to_reply(result: object, function_name: str) -> Reply:
     headers = [(k, v) for k, v in headers if k.lower() not in _FRAMING_HEADERS]
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", _content_type(result.mimetype, result.charset)))
-    return Reply(status=status, headers=headers, body=result.get_body(), function=function_name)
+    return HostResponse(
+        status=status, headers=headers, body=result.get_body(), function=function_name
+    )
 
 
 def _status(value: Any) -> int:

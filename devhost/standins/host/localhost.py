@@ -24,7 +24,7 @@ Layout:
 
 * ``localhost/functions.py`` indexes *every* function (trigger type, bindings, handler) once;
   ``LocalHost.functions`` is that list.
-* ``localhost/messages.py`` defines ``Request``/``Reply`` and the ``Endpoint`` protocol;
+* ``localhost/messages.py`` defines ``HostRequest``/``HostResponse`` and the ``Endpoint`` protocol;
   ``LocalHost.add_endpoint`` puts an endpoint before the function routes (the admin API is one).
 * ``localhost/server.py`` is the transport only; ``localhost/router.py`` the function routes.
 * ``localhost/background.py`` plans the blob and timer functions and starts and stops their
@@ -67,7 +67,7 @@ from devhost.standins.host.functions import (
     route_prefix,
 )
 from devhost.standins.host.invoke import EventLoopThread
-from devhost.standins.host.messages import Endpoint, Reply, Request, error_reply
+from devhost.standins.host.messages import Endpoint, HostRequest, HostResponse, error_response
 from devhost.standins.host.router import FunctionRouter
 from devhost.standins.host.server import MAX_BODY_BYTES, HttpServer
 from devhost.standins.host.settings import (
@@ -242,17 +242,17 @@ class LocalHost:
     ) -> None:
         self.stop()
 
-    def dispatch(self, request: Request) -> Reply:
+    def dispatch(self, request: HostRequest) -> HostResponse:
         """Extra endpoints first, then the function routes; nothing matched is a JSON 404."""
         for endpoint in (*self._endpoints, self._router):
             try:
-                reply = endpoint.handle(request)
+                response = endpoint.handle(request)
             except Exception:
                 logger.exception("endpoint %s failed", type(endpoint).__name__)
-                return error_reply(500, "internal", "the host failed; see the host log")
-            if reply is not None:
-                return reply
-        return error_reply(404, "not-found", "no function serves this path")
+                return error_response(500, "internal", "the host failed; see the host log")
+            if response is not None:
+                return response
+        return error_response(404, "not-found", "no function serves this path")
 
     def describe(self) -> list[str]:
         """One line per function, as Core Tools lists them at start-up."""

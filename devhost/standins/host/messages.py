@@ -1,7 +1,7 @@
-"""Transport-neutral request and reply types shared by the server and the endpoints.
+"""Transport-neutral request and response types shared by the server and the endpoints.
 
-The HTTP server (``server.py``) turns bytes on a socket into a :class:`Request` and a
-:class:`Reply` back into bytes; endpoints (the function router today, the admin endpoint
+The HTTP server (``server.py``) turns bytes on a socket into a :class:`HostRequest` and a
+:class:`HostResponse` back into bytes; endpoints (the function router today, the admin endpoint
 later) only ever see these two types, so they can be added without touching the transport.
 """
 
@@ -13,7 +13,7 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
-class Request:
+class HostRequest:
     """One request with its body fully read.
 
     ``path`` and ``query`` are raw: exactly as the client sent them (percent-encoding kept),
@@ -33,7 +33,7 @@ class Request:
 
 
 @dataclass
-class Reply:
+class HostResponse:
     """What goes back to the client; ``function`` names who produced it, for the request log."""
 
     status: int
@@ -50,13 +50,13 @@ class Reply:
 class Endpoint(Protocol):
     """Something that may answer a request; ``None`` means "not mine, ask the next one"."""
 
-    def handle(self, request: Request) -> Reply | None: ...
+    def handle(self, request: HostRequest) -> HostResponse | None: ...
 
 
-def error_reply(
+def error_response(
     status: int, code: str, message: str, *, headers: list[tuple[str, str]] | None = None
-) -> Reply:
+) -> HostResponse:
     """The host's own errors: a small JSON body, never an exception text or a traceback."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode("utf-8")
     all_headers = [("Content-Type", "application/json; charset=utf-8"), *(headers or [])]
-    return Reply(status=status, headers=all_headers, body=body)
+    return HostResponse(status=status, headers=all_headers, body=body)

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Iterable
 
 from .functions import HttpFunction
-from .invoke import EventLoopThread, build_request, call, to_reply
-from .messages import Reply, Request, error_reply
+from .invoke import EventLoopThread, build_request, call, to_response
+from .messages import HostRequest, HostResponse, error_response
 from .routes import PathError, split_path
 
 logger = logging.getLogger("devhost.host")
@@ -27,11 +27,11 @@ class FunctionRouter:
         self._functions = sorted(functions, key=lambda f: f.template.precedence)
         self._loop = loop
 
-    def handle(self, request: Request) -> Reply | None:
+    def handle(self, request: HostRequest) -> HostResponse | None:
         try:
             path = split_path(request.path)
         except PathError as exc:
-            return error_reply(400, "bad-path", str(exc))
+            return error_response(400, "bad-path", str(exc))
         matches = [
             (f, params) for f in self._functions if (params := f.template.match(path)) is not None
         ]
@@ -41,21 +41,23 @@ class FunctionRouter:
             if function.allows(request.method):
                 return self._invoke(function, params, request)
         allowed = sorted({m for f, _ in matches for m in f.methods or ()})
-        reply = error_reply(
+        response = error_response(
             405,
             "method-not-allowed",
             f"{request.method} is not allowed here",
             headers=[("Allow", ", ".join(allowed))],
         )
-        reply.function = matches[0][0].name
-        return reply
+        response.function = matches[0][0].name
+        return response
 
-    def _invoke(self, function: HttpFunction, params: dict[str, str], request: Request) -> Reply:
+    def _invoke(
+        self, function: HttpFunction, params: dict[str, str], request: HostRequest
+    ) -> HostResponse:
         try:
             result = call(function, build_request(request, params), self._loop)
-            return to_reply(result, function.name)
+            return to_response(result, function.name)
         except Exception:
             logger.exception("function %s failed", function.name)
-            reply = error_reply(500, "internal", "the function failed; see the host log")
-            reply.function = function.name
-            return reply
+            response = error_response(500, "internal", "the function failed; see the host log")
+            response.function = function.name
+            return response

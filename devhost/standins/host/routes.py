@@ -1,16 +1,16 @@
 """Route templates of HTTP-trigger functions, matched the way the Functions host matches them.
 
-The real host hands templates to ASP.NET Core routing. This module implements the subset our
-functions (and reasonable future ones) use, and refuses anything else when the function is
-loaded, so a template never silently means something different locally:
+The real host hands templates to ASP.NET Core routing. This module implements only what the
+app's routes need (``simple/{project}``, ``files/{project}/{filename}``, ``health``, the root
+``""``, ...) and refuses anything else when the function is loaded, so a template never
+silently means something different locally:
 
 * literal segments, compared case-insensitively;
-* ``{name}`` - one non-empty path segment, never containing the ``/`` separator;
-* ``{name?}`` - optional; only trailing segments may be optional (as in ASP.NET Core);
-* ``{*name}`` / ``{**name}`` - catch-all, last segment only, takes the rest of the path
-  (``/`` included) and may be empty;
-* constraints after the name, chained with ``:``: ``int``, ``long``, ``alpha``, ``bool``,
-  ``guid`` (e.g. ``{id:int}``, ``{id:int?}``).
+* ``{name}`` - one non-empty path segment, never containing the ``/`` separator.
+
+Optional (``{name?}``), catch-all (``{*name}``) and constrained (``{id:int}``) parameters,
+defaults and segments mixing text and parameters are a :class:`RouteTemplateError`. An empty
+template (with an empty ``routePrefix``) is the root path ``/``.
 
 Paths are split on ``/`` before each segment is percent-decoded, so ``%2F`` can never create
 a new segment; the decoded value (which may then hold ``/``, ``..`` or ``\\``) is passed to the
@@ -18,20 +18,18 @@ function as is and the function must refuse it. (ASP.NET Core instead keeps ``%2
 the value; decoding it here means a function that refuses ``/`` also refuses ``%2F``.) Literal
 ``.`` and ``..`` segments in the raw path are resolved before routing, as the real host
 normalises paths; percent-encoded dots are not, so ``%2E%2E`` reaches the function as ``..``.
-One trailing slash is ignored; empty segments (``a//b``) match only a catch-all. A segment that
-does not decode as UTF-8 is a 400.
+One trailing slash is ignored; empty segments (``a//b``) match nothing. A segment that does
+not decode as UTF-8 is a 400.
 
 When several templates match a path, the most specific wins, as in ASP.NET Core: per segment,
-literal before constrained parameter before parameter before optional before catch-all.
+a literal before a parameter.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from urllib.parse import unquote_to_bytes
 
 
@@ -43,63 +41,24 @@ class PathError(ValueError):
     """A request path that cannot be decoded (percent-escapes that are not UTF-8)."""
 
 
-class _Kind(IntEnum):
-    """Segment kinds, in the order ASP.NET Core prefers them when several routes match."""
-
-    LITERAL = 1
-    CONSTRAINED = 2
-    PARAMETER = 3
-    OPTIONAL = 4
-    CATCH_ALL = 5
-
-
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_ALPHA = re.compile(r"[A-Za-z]+")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _in_range(bounds: tuple[int, int]) -> Callable[[str], bool]:
-    def check(value: str) -> bool:
-        return bool(_INTEGER.fullmatch(value)) and bounds[0] <= int(value) <= bounds[1]
-
-    return check
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-CONSTRAINTS: dict[str, Callable[[str], bool]] = {
-    "int": _in_range(_INT32),
-    "long": _in_range(_INT64),
-    "alpha": lambda value: bool(_ALPHA.fullmatch(value)),
-    "bool": lambda value: value.lower() in ("true", "false"),
-    "guid": _is_guid,
-}
+_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LITERAL_RANK, _PARAMETER_RANK = 1, 2  # lower wins when several templates match one path
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One ``/``-separated piece of a template: a literal or a parameter."""
+    """One ``/``-separated piece of a template: a literal, or the name of a parameter."""
 
-    kind: _Kind
-    text: str  # the literal, or the parameter's name
-    constraints: tuple[str, ...] = ()
+    text: str
+    is_parameter: bool
 
     def accepts(self, value: str) -> bool:
-        return all(CONSTRAINTS[name](value) for name in self.constraints)
+        """A parameter takes any non-empty segment; a literal only itself, in any case."""
+        return bool(value) if self.is_parameter else value.lower() == self.text.lower()
 
     def signature(self) -> str:
         """What the segment matches, ignoring parameter names (to spot duplicate routes)."""
-        if self.kind is _Kind.LITERAL:
-            return self.text.lower()
-        return f"{{{self.kind.name}:{':'.join(self.constraints)}}}"
+        return "{}" if self.is_parameter else self.text.lower()
 
 
 @dataclass(frozen=True)
@@ -112,110 +71,48 @@ class RouteTemplate:
     @property
     def precedence(self) -> tuple[int, ...]:
         """Sort key: lower sorts first and wins when several templates match one path."""
-        return tuple(int(segment.kind) for segment in self.segments)
+        return tuple(_PARAMETER_RANK if s.is_parameter else _LITERAL_RANK for s in self.segments)
 
     @property
     def signature(self) -> str:
         return "/".join(segment.signature() for segment in self.segments)
 
     def match(self, path: Sequence[str]) -> dict[str, str] | None:
-        """Route parameters if ``path`` (decoded segments) fits, else ``None``.
-
-        Optional and catch-all parameters that received nothing are left out of the result (and
-        so out of ``req.route_params``) rather than set to an empty string.
-        """
+        """Route parameters if ``path`` (decoded segments) fits, else ``None``."""
+        if len(path) != len(self.segments):
+            return None
         values: dict[str, str] = {}
-        for index, segment in enumerate(self.segments):
-            if segment.kind is _Kind.CATCH_ALL:
-                rest = "/".join(path[index:])
-                if rest and not segment.accepts(rest):
-                    return None
-                if rest:
-                    values[segment.text] = rest
-                return values
-            if index >= len(path):
-                return values if segment.kind is _Kind.OPTIONAL else None
-            if not _segment_matches(segment, path[index], values):
+        for segment, value in zip(self.segments, path, strict=True):
+            if not segment.accepts(value):
                 return None
-        return values if len(path) == len(self.segments) else None
-
-
-def _segment_matches(segment: Segment, value: str, values: dict[str, str]) -> bool:
-    if segment.kind is _Kind.LITERAL:
-        return value.lower() == segment.text.lower()
-    if not value or not segment.accepts(value):
-        return False
-    values[segment.text] = value
-    return True
+            if segment.is_parameter:
+                values[segment.text] = value
+        return values
 
 
 def parse_template(route: str, prefix: str = "") -> RouteTemplate:
     """Parse ``prefix/route`` (``host.json``'s routePrefix, then the function's route)."""
     text = "/".join(part.strip("/") for part in (prefix, route) if part.strip("/"))
-    raw_segments = text.split("/") if text else []
-    segments = tuple(_parse_segment(raw, text) for raw in raw_segments)
-    _check_order(segments, text)
-    names = [s.text for s in segments if s.kind is not _Kind.LITERAL]
-    duplicates = sorted({name.lower() for name in names if names.count(name) > 1})
-    if duplicates:
-        raise RouteTemplateError(f"route {text!r} repeats parameter {duplicates[0]!r}")
+    segments = tuple(_parse_segment(raw, text) for raw in (text.split("/") if text else []))
+    names = [s.text for s in segments if s.is_parameter]
+    repeated = sorted({name.lower() for name in names if names.count(name) > 1})
+    if repeated:
+        raise RouteTemplateError(f"route {text!r} repeats parameter {repeated[0]!r}")
     return RouteTemplate(text=text, segments=segments)
 
 
 def _parse_segment(raw: str, template: str) -> Segment:
     if not raw:
         raise RouteTemplateError(f"route {template!r} has an empty segment")
-    if not (raw.startswith("{") and raw.endswith("}")):
-        if "{" in raw or "}" in raw:
-            raise RouteTemplateError(
-                f"route {template!r}: segment {raw!r} mixes text and parameters, "
-                "which this local host does not support"
-            )
-        return Segment(_Kind.LITERAL, raw)
-    return _parse_parameter(raw[1:-1], template)
-
-
-def _parse_parameter(body: str, template: str) -> Segment:
-    catch_all = body.startswith("*")
-    body = body.lstrip("*")
-    optional = body.endswith("?")
-    body = body.removesuffix("?")
-    name, *named = body.split(":")
-    constraints = [c.lower() for c in named]  # constraint names are case-insensitive
-    if "=" in name:
-        raise RouteTemplateError(f"route {template!r}: default values are not supported")
-    if not _NAME.fullmatch(name):
-        raise RouteTemplateError(f"route {template!r}: {name!r} is not a parameter name")
-    unknown = [c for c in constraints if c not in CONSTRAINTS]
-    if unknown:
-        supported = ", ".join(sorted(CONSTRAINTS))
+    parameter = _PARAMETER.fullmatch(raw)
+    if parameter:
+        return Segment(parameter[1], is_parameter=True)
+    if "{" in raw or "}" in raw:
         raise RouteTemplateError(
-            f"route {template!r}: constraint {unknown[0]!r} is not supported "
-            f"(supported: {supported})"
+            f"route {template!r}: segment {raw!r} is not supported by the local host, which "
+            "serves literal segments and {name} parameters only"
         )
-    if catch_all and optional:
-        raise RouteTemplateError(f"route {template!r}: a catch-all parameter cannot be optional")
-    kind = _parameter_kind(catch_all, optional, bool(constraints))
-    return Segment(kind, name, tuple(constraints))
-
-
-def _parameter_kind(catch_all: bool, optional: bool, constrained: bool) -> _Kind:
-    if catch_all:
-        return _Kind.CATCH_ALL
-    if optional:
-        return _Kind.OPTIONAL
-    return _Kind.CONSTRAINED if constrained else _Kind.PARAMETER
-
-
-def _check_order(segments: Sequence[Segment], template: str) -> None:
-    """Catch-all only last; once a segment is optional, every later one must be too."""
-    seen_optional = False
-    for index, segment in enumerate(segments):
-        if segment.kind is _Kind.CATCH_ALL and index != len(segments) - 1:
-            raise RouteTemplateError(f"route {template!r}: a catch-all must be the last segment")
-        if seen_optional and segment.kind not in (_Kind.OPTIONAL, _Kind.CATCH_ALL):
-            raise RouteTemplateError(f"route {template!r}: only trailing segments may be optional")
-        seen_optional = seen_optional or segment.kind is _Kind.OPTIONAL
+    return Segment(raw, is_parameter=False)
 
 
 def split_path(raw_path: str) -> list[str]:
@@ -223,7 +120,7 @@ def split_path(raw_path: str) -> list[str]:
 
     ``raw_path`` is the request target as ``http.server`` gives it (bytes read as Latin-1), so
     encoding it back to Latin-1 recovers the bytes the client sent. Empty segments (``a//b``)
-    are kept: they match no literal and no parameter, only a catch-all.
+    are kept: they match no literal and no parameter.
     """
     raw_segments = _remove_dot_segments(raw_path.removeprefix("/").split("/"))
     if raw_segments and raw_segments[-1] == "":

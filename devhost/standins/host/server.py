@@ -1,4 +1,4 @@
-"""The HTTP/1.1 transport: sockets to :class:`Request`, :class:`Reply` back to bytes.
+"""The HTTP/1.1 transport: sockets to :class:`HostRequest`, :class:`HostResponse` back to bytes.
 
 Built on the standard library's ``ThreadingHTTPServer`` (one thread per connection, keep-alive
 as pip and uv expect) so that the raw request target reaches routing untouched: WSGI servers
@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from .messages import Reply, Request, error_reply
+from .messages import HostRequest, HostResponse, error_response
 
 logger = logging.getLogger("devhost.host")
 request_logger = logging.getLogger("devhost.host.requests")
@@ -45,7 +45,7 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _MAX_TRAILER_LINES = 100
 
-Dispatch = Callable[[Request], Reply]
+Dispatch = Callable[[HostRequest], HostResponse]
 
 
 class BodyError(Exception):
@@ -61,7 +61,7 @@ class ClientGone(Exception):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Reads each request on a connection, dispatches it, writes the reply."""
+    """Reads each request on a connection, dispatches it, writes the response."""
 
     server: HttpServer
     protocol_version = "HTTP/1.1"
@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(exc, started)
             return
         path, query = _split_target(self.path)
-        request = Request(
+        request = HostRequest(
             method=self.command,
             path=path,
             query=query,
@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         response before the client reads it.
         """
         self.close_connection = True
-        self._send(error_reply(exc.status, exc.code, exc.message), started)
+        self._send(error_response(exc.status, exc.code, exc.message), started)
         try:
             self.connection.shutdown(socket.SHUT_WR)
             self.connection.settimeout(0.5)
@@ -193,35 +193,35 @@ class _Handler(BaseHTTPRequestHandler):
             host = self.server.authority
         return f"http://{host}"
 
-    def _send(self, reply: Reply, started: float) -> None:
-        """Write the reply; the log line comes first, so a client that has read a response
+    def _send(self, response: HostResponse, started: float) -> None:
+        """Write the response; the log line comes first, so a client that has read a response
         can rely on its line being logged (tests do)."""
         method = self.command or "-"
         if self.server.stopping:
             self.close_connection = True
-        self._log(method, reply, started)
-        self.send_response(reply.status)
-        for name, value in reply.headers:
+        self._log(method, response, started)
+        self.send_response(response.status)
+        for name, value in response.headers:
             if name.lower() != "content-length":
                 self.send_header(name, value)
-        length = _content_length(method, reply)
+        length = _content_length(method, response)
         if length is not None:
             self.send_header("Content-Length", length)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if _has_body(method, reply.status):
-            self.wfile.write(reply.body)
+        if _has_body(method, response.status):
+            self.wfile.write(response.body)
 
-    def _log(self, method: str, reply: Reply, started: float) -> None:
-        """Method, path without query, status, time until the reply was ready, function."""
+    def _log(self, method: str, response: HostResponse, started: float) -> None:
+        """Method, path without query, status, time until the response was ready, function."""
         request_logger.info(
             "%s %s %d %.1fms %s",
             method,
             _loggable_path(getattr(self, "path", "")),
-            reply.status,
+            response.status,
             (time.monotonic() - started) * 1000,
-            reply.function or "-",
+            response.function or "-",
         )
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -231,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = HTTPStatus(code).phrase
         except ValueError:
             phrase = "Error"
-        self._send(error_reply(code, phrase.lower().replace(" ", "-"), phrase), time.monotonic())
+        self._send(error_response(code, phrase.lower().replace(" ", "-"), phrase), time.monotonic())
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: :meth:`_send` writes the request line it should (no query string)."""
@@ -333,15 +333,15 @@ def _has_body(method: str, status: int) -> bool:
     return method != "HEAD" and status not in (204, 304)
 
 
-def _content_length(method: str, reply: Reply) -> str | None:
+def _content_length(method: str, response: HostResponse) -> str | None:
     """HEAD reports what GET would send (the function's own value if it gave one)."""
-    if reply.status == 204:
+    if response.status == 204:
         return None
-    if reply.status == 304:
-        return reply.header("Content-Length")
+    if response.status == 304:
+        return response.header("Content-Length")
     if method == "HEAD":
-        return reply.header("Content-Length") or str(len(reply.body))
-    return str(len(reply.body))
+        return response.header("Content-Length") or str(len(response.body))
+    return str(len(response.body))
 
 
 def _loggable_path(target: str) -> str:
