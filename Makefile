@@ -15,12 +15,14 @@ HOST_PORT ?= 7071
 BLOB_PORT ?= 10000
 VAULT_PORT ?= 8443
 
-.PHONY: help deps run test lint types pytest bench clean
+.PHONY: help deps run test test-fast lint types pytest bench clean
 
 help:
 	@echo "make run    bring up the whole system locally (Azurite, vault stand-in, host on :7071)"
 	@echo "            other ports: make run HOST_PORT=7171 BLOB_PORT=10100 VAULT_PORT=8543"
 	@echo "make test   install what is needed and run every check (lint, types, tests)"
+	@echo "make test-fast  lint, types and the tests that need no service or external tool, in"
+	@echo "            seconds (types too: mypy takes ~1 s with its cache, ~10 s cold)"
 	@echo "make bench  run the benchmarks; figures go to bench/results/"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -49,6 +51,13 @@ pytest: deps infra-tools poetry-tool
 
 test: deps lint types pytest
 
+# The fast tier: the tests marked neither integration nor e2e (pyproject.toml defines the tiers;
+# tests/tiers.py fails collection on a test outside its tier). It needs only .venv: no Azurite
+# (node_modules), no checkov, no poetry. mypy belongs here: with its cache it takes about a second
+# (about 10 s cold), and a type error is what a refactor most often leaves behind.
+test-fast: lint types
+	$(VENV)/bin/pytest -m "not integration and not e2e"
+
 # exec: the supervisor replaces the shell, so Ctrl-C and SIGTERM reach it directly; it stops
 # Azurite, the vault stand-in and the host itself. Data and logs stay in .local/. Settings in
 # the environment (WHEELVAULT_PAGE_CACHE_SECONDS=5 make run) win over local.settings.json, except
@@ -62,7 +71,7 @@ bench: deps
 	$(PY) -m bench.front_door
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(POETRY_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 	@echo "kept .local/ (make run's packages, tokens and logs): rm -rf .local to start afresh"
 
 # checkov (tests/infra scans the Bicep with it) pins an old `packaging`, so it lives in a

@@ -31,6 +31,9 @@ OFFLINE_ENV = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE
 WAIVER = re.compile(r"//\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?$")
 MIN_REASON = 20  # characters: a reason, not a shrug
 
+# Runs checkov, an external tool in a virtualenv of its own: the integration tier.
+pytestmark = pytest.mark.integration
+
 
 class Waiver(NamedTuple):
     file: str

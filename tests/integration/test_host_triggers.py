@@ -48,6 +48,8 @@ FAST_POLL = 0.05
 FUNCTION_LOG = "devhost.host.functions"
 FAR_AWAY = "0 0 0 1 1 *"
 
+pytestmark = pytest.mark.integration
+
 
 # -- fixtures and helpers ----------------------------------------------------------------------
 
