@@ -48,7 +48,6 @@ STOP_TIMEOUT = 30.0
 PUBLISH_TIMEOUT = 30.0
 BANNER_END = "Ctrl-C to stop."
 INDEX_LINE = re.compile(r"^\s+index\s+(?P<url>http://\S+/simple/)$", re.M)
-NO_BLOB_TRIGGER = re.compile(r"^\s+publish_upload: .*not run by this host", re.M)
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -304,9 +303,6 @@ def test_published_wheel_installs_before_and_after_a_restart(
     """Needs the host's blob watcher (the publish_upload blob trigger run by the local host)."""
     root, ports = tmp_path / "root", free_ports()
     first, _ = supervisors.start(root, ports)
-    # Until the host's blob watcher is merged, publish_upload is listed as not run: skip then.
-    if NO_BLOB_TRIGGER.search(first.host_log()):
-        pytest.skip("the local host does not run blob triggers yet (the blob watcher)")
     wheel = build_wheel("stack-demo", "1.0")
     with first.blob_service() as service:
         service.get_blob_client(layout.UPLOADS, wheel.filename).upload_blob(wheel.data)
@@ -492,8 +488,6 @@ def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens
 ) -> None:
     root, ports = tmp_path / "root", free_ports()
     supervisor, _ = supervisors.start(root, ports)
-    if NO_BLOB_TRIGGER.search(supervisor.host_log()):
-        pytest.skip("the local host does not run blob triggers yet (the blob watcher)")
     tokens = check_running(supervisor)
     first = state_of(supervisor)
     publish(supervisor, "restart-demo", "1.0")
