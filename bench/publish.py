@@ -46,6 +46,7 @@ from bench.common import RequestCounter, percentile, positive
 from devhost.standins.azurite import API_VERSION, start_azurite
 from devhost.wheels import build_wheel
 from shared.core import layout
+from shared.core.negotiate import JSON_V1
 from shared.core.pages import build_project_page, render_project_json
 from shared.core.records import FileRecord
 from shared.services.pages import claim
@@ -95,7 +96,7 @@ def seed_project(services: Services, project: str, files: int) -> None:
     with ThreadPoolExecutor(max_workers=SEED_WORKERS) as pool:
         list(pool.map(one, records))
     page = render_project_json(build_project_page(name, records))
-    store.put(layout.INDEX, layout.project_json(name), page, content_type=layout.JSON_PAGE_TYPE)
+    store.put(layout.INDEX, layout.project_json(name), page, content_type=JSON_V1)
     services.pages.add_project(name)
 
 
@@ -115,7 +116,7 @@ def _seed_small(services: Services, i: int) -> None:
     for path, data, kind in (
         (layout.file_path(project, record.filename), b"0", layout.BINARY_TYPE),
         (layout.record_path(project, record.filename), record.to_json(), layout.JSON_TYPE),
-        (layout.project_json(project), page, layout.JSON_PAGE_TYPE),
+        (layout.project_json(project), page, JSON_V1),
     ):
         store.put(layout.INDEX, path, data, content_type=kind)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, urlencode
 
 from azure.storage.blob import (
@@ -23,6 +23,8 @@ from azure.storage.blob import (
     UserDelegationKey,
     generate_blob_sas,
 )
+
+from shared.core.clock import utc_now
 
 CLOCK_SKEW = timedelta(minutes=5)
 DELEGATION_KEY_LIFETIME = timedelta(hours=12)
@@ -34,10 +36,6 @@ MAX_EXPIRY = timedelta(hours=1)
 class SignedUrl:
     url: str
     expires_on: datetime
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def encode_query(token: str) -> str:
@@ -86,6 +84,12 @@ class SasSigner:
                 self._delegation_expires = expires
             return self._delegation
 
+    def _account_name(self) -> str:
+        name = self.service.account_name
+        if name is None:  # an endpoint that names no account (a custom domain, say)
+            raise ValueError("the storage endpoint names no account to sign a SAS for")
+        return str(name)
+
     def _sign(
         self, container: str, blob: str, permission: BlobSasPermissions, lifetime: timedelta
     ) -> SignedUrl:
@@ -97,17 +101,16 @@ class SasSigner:
         # (that alone was a third of a /files/ request's in-process cost).
         url = f"{self._base_url}/{quote(container, safe='')}/{quote(blob, safe='/~')}"
         https = url.startswith("https://")
-        options = {
-            "account_name": self.service.account_name,
-            "container_name": container,
-            "blob_name": blob,
-            "permission": permission,
-            "start": now - CLOCK_SKEW,
-            "expiry": expires,
-            "protocol": "https" if https else "https,http",
-        }
-        if self._account_key is not None:
-            token = generate_blob_sas(account_key=self._account_key, **options)  # type: ignore[arg-type]
-        else:
-            token = generate_blob_sas(user_delegation_key=self.delegation_key(), **options)  # type: ignore[arg-type]
+        token = generate_blob_sas(
+            self._account_name(),
+            container,
+            blob,
+            account_key=self._account_key,
+            # Without an account key (Azure: shared keys disabled) it is a user-delegation SAS.
+            user_delegation_key=None if self.uses_account_key else self.delegation_key(),
+            permission=permission,
+            start=now - CLOCK_SKEW,
+            expiry=expires,
+            protocol="https" if https else "https,http",
+        )
         return SignedUrl(f"{url}?{encode_query(token)}", expires)

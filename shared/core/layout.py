@@ -37,8 +37,8 @@ RECORDS_PREFIX: Final = "records/"
 PAGES_PREFIX: Final = "simple/"
 TOMBSTONES_PREFIX: Final = "tombstones/"
 
+# Stored content types. A stored page is PEP 691 JSON, stored as its media type `negotiate.JSON_V1`.
 HTML_TYPE: Final = "text/html; charset=utf-8"
-JSON_PAGE_TYPE: Final = "application/vnd.pypi.simple.v1+json"
 BINARY_TYPE: Final = "application/octet-stream"
 JSON_TYPE: Final = "application/json"
 

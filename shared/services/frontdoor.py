@@ -18,20 +18,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import (
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_wheel_filename,
-)
+from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from shared.adapters.blobstore import BlobStore
 from shared.adapters.sas import SasSigner
 from shared.core import layout
+from shared.core.clock import iso_z
 from shared.core.errors import Rejection
 from shared.core.negotiate import Representation, negotiate
-from shared.core.pages import build_root_page, render_root_html, render_root_json
+from shared.core.pages import (
+    FileLink,
+    ProjectPage,
+    build_root_page,
+    file_version,
+    parse_project_json,
+    render_root_html,
+    render_root_json,
+)
 from shared.core.tokens import Scope
 from shared.core.wheel import check_upload_name
 from shared.services.pages import page_view
@@ -126,14 +130,10 @@ class FrontDoor:
         if_none_match: str | None,
         request_url: str,
     ) -> Reply:
-        representation = negotiate(accept)
-        if representation is None:
-            raise HttpProblem(
-                406,
-                "not-acceptable",
-                "this index serves application/vnd.pypi.simple.v1+json, "
-                "application/vnd.pypi.simple.v1+html and text/html",
-            )
+        """The root page (`project` None) or a project's page, as the Accept header asks."""
+        if project is not None:
+            _path_value(project, "project")  # a bad path is a 400 before a 406
+        representation = _representation(accept)
         if project is None:
             return self._root(representation, if_none_match)
         name = self._project(project)
@@ -180,6 +180,9 @@ class FrontDoor:
     # -- files ------------------------------------------------------------------------------
 
     def file(self, project: str, filename: str) -> Reply:
+        """A 302 to a read-only SAS for the file (or its `.metadata` sidecar)."""
+        _path_value(project, "project")
+        _path_value(filename, "filename")
         name = self._project(project)
         if not FILE_SEGMENT.match(filename) or ".." in filename:
             raise HttpProblem(400, "bad-filename", "not a valid distribution filename")
@@ -192,36 +195,50 @@ class FrontDoor:
     # -- SAS on request ---------------------------------------------------------------------
 
     def install_sas(self, body: bytes) -> Reply:
-        request = _json_object(body)
-        if "requirement" in request:
-            project, version, files = self._resolve(_string(request, "requirement"))
-        elif "project" in request and "filename" in request:
-            project, version, files = self._one_file(
-                self._project(_string(request, "project")), _string(request, "filename")
-            )
-        else:
-            raise HttpProblem(
-                400,
-                "bad-request",
-                'send {"requirement": "name==1.0"} or {"project": "...", "filename": "..."}',
-            )
-        signed = []
-        for entry in files:
-            path = layout.file_path(project, entry["filename"])
-            url = self.signer.read_url(layout.INDEX, path, self.sas_lifetime)
-            signed.append(
-                {
-                    "filename": entry["filename"],
-                    "url": url.url,
-                    "sha256": entry["hashes"]["sha256"],
-                    "size": entry.get("size"),
-                    "expires_on": url.expires_on.isoformat().replace("+00:00", "Z"),
-                }
-            )
+        """Read SAS URLs for one requirement's best version, or for one named file."""
+        project, version, links = self._install_files(_json_object(body))
+        signed = [self._signed_file(project, link) for link in links]
         return json_reply({"project": project, "version": version, "files": signed})
 
+    def _install_files(self, request: dict[str, Any]) -> tuple[NormalizedName, str, list[FileLink]]:
+        if "requirement" in request:
+            return self._resolve(_string(request, "requirement"))
+        if "project" in request and "filename" in request:
+            project = self._project(_string(request, "project"))
+            return self._one_file(project, _string(request, "filename"))
+        raise HttpProblem(
+            400,
+            "bad-request",
+            'send {"requirement": "name==1.0"} or {"project": "...", "filename": "..."}',
+        )
+
+    def _signed_file(self, project: NormalizedName, link: FileLink) -> dict[str, Any]:
+        path = layout.file_path(project, link.filename)
+        url = self.signer.read_url(layout.INDEX, path, self.sas_lifetime)
+        return {
+            "filename": link.filename,
+            "url": url.url,
+            "sha256": link.sha256,
+            "size": link.size,
+            "expires_on": iso_z(url.expires_on),
+        }
+
     def upload_sas(self, body: bytes) -> Reply:
+        """A create-only SAS for one new wheel in the uploads container."""
         filename = _string(_json_object(body), "filename")
+        self._check_new_upload(filename)
+        signed = self.signer.create_url(layout.UPLOADS, filename, self.sas_lifetime)
+        return json_reply(
+            {
+                "filename": filename,
+                "url": signed.url,
+                "method": "PUT",
+                "headers": {"x-ms-blob-type": "BlockBlob"},
+                "expires_on": iso_z(signed.expires_on),
+            }
+        )
+
+    def _check_new_upload(self, filename: str) -> None:
         try:
             check_upload_name(filename)
         except Rejection as rejection:
@@ -232,36 +249,20 @@ class FrontDoor:
         # (Demo_Pkg-1.0.0-… beside demo_pkg-1.0-…) would be refused when published.
         if self.store.info(layout.INDEX, layout.claim_path(filename)) is not None:
             raise HttpProblem(409, "file-exists", f"{filename} is already published")
-        signed = self.signer.create_url(layout.UPLOADS, filename, self.sas_lifetime)
-        return json_reply(
-            {
-                "filename": filename,
-                "url": signed.url,
-                "method": "PUT",
-                "headers": {"x-ms-blob-type": "BlockBlob"},
-                "expires_on": signed.expires_on.isoformat().replace("+00:00", "Z"),
-            }
-        )
 
-    def _resolve(self, text: str) -> tuple[NormalizedName, str, list[dict[str, Any]]]:
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement as error:
-            raise HttpProblem(
-                400, "bad-requirement", f"not a PEP 508 requirement: {error}"
-            ) from None
-        if requirement.marker is not None or requirement.url is not None:
-            raise HttpProblem(
-                400, "bad-requirement", "environment markers and URLs are not supported here"
-            )
+    def _resolve(self, text: str) -> tuple[NormalizedName, str, list[FileLink]]:
+        """The newest version matching a PEP 508 requirement, and its files.
+
+        Yanked files count only when the requirement pins a version (PEP 592).
+        """
+        requirement = _requirement(text)
         project = canonicalize_name(requirement.name)
         by_version = self._files_by_version(project)
         pinned = any(
             s.operator in ("==", "===") and "*" not in s.version for s in requirement.specifier
         )
         candidates = {
-            v: [f for f in files if pinned or not f.get("yanked")]
-            for v, files in by_version.items()
+            v: [f for f in links if pinned or f.yanked is None] for v, links in by_version.items()
         }
         allowed = list(requirement.specifier.filter(v for v, f in candidates.items() if f))
         if not allowed:
@@ -272,35 +273,73 @@ class FrontDoor:
                 f"{str(requirement.specifier) or 'any version'}",
             )
         best = max(allowed)
-        return project, str(best), sorted(candidates[best], key=lambda f: str(f["filename"]))
+        return project, str(best), sorted(candidates[best], key=lambda f: f.filename)
 
     def _one_file(
-        self, project: str, filename: str
-    ) -> tuple[NormalizedName, str, list[dict[str, Any]]]:
-        name = canonicalize_name(project)
-        for version, files in self._files_by_version(name).items():
-            for entry in files:
-                if entry["filename"] == filename:
-                    return name, str(version), [entry]
-        raise HttpProblem(404, "not-found", f"no file {filename!r} in project {name!r}")
+        self, project: NormalizedName, filename: str
+    ) -> tuple[NormalizedName, str, list[FileLink]]:
+        link = self._stored_page(project).file(filename)
+        version = _wheel_version(filename) if link is not None else None
+        if link is None or version is None:
+            raise HttpProblem(404, "not-found", f"no file {filename!r} in project {project!r}")
+        return project, str(version), [link]
 
-    def _files_by_version(self, project: str) -> dict[Version, list[dict[str, Any]]]:
-        stored = self.store.get(layout.INDEX, layout.project_json(canonicalize_name(project)))
+    def _files_by_version(self, project: NormalizedName) -> dict[Version, list[FileLink]]:
+        """The page's wheels by version, in page order (anything else is not installable)."""
+        grouped: dict[Version, list[FileLink]] = {}
+        for link in self._stored_page(project).files:
+            version = _wheel_version(link.filename)
+            if version is not None:
+                grouped.setdefault(version, []).append(link)
+        return grouped
+
+    def _stored_page(self, project: NormalizedName) -> ProjectPage:
+        stored = self.store.get(layout.INDEX, layout.project_json(project))
         if stored is None:
             raise HttpProblem(404, "not-found", f"no project named {project!r} in this index")
-        grouped: dict[Version, list[dict[str, Any]]] = {}
-        for entry in json.loads(stored.data)["files"]:
-            try:
-                _, version, _, _ = parse_wheel_filename(entry["filename"])
-            except InvalidWheelFilename:
-                continue
-            grouped.setdefault(version, []).append(entry)
-        return grouped
+        return parse_project_json(stored.data)
 
     def _project(self, project: str) -> NormalizedName:
         if not PROJECT_SEGMENT.match(project):
             raise HttpProblem(400, "bad-project", "not a valid project name")
         return canonicalize_name(project)
+
+
+def _path_value(value: str, name: str) -> None:
+    """A value routed from the URL path: one segment, never empty, `.`, `..` or a separator."""
+    if not value or "/" in value or value in (".", "..") or "\\" in value:
+        raise HttpProblem(400, "bad-path", f"invalid {name} in the path")
+
+
+def _representation(accept: str | None) -> Representation:
+    representation = negotiate(accept)
+    if representation is None:
+        raise HttpProblem(
+            406,
+            "not-acceptable",
+            "this index serves application/vnd.pypi.simple.v1+json, "
+            "application/vnd.pypi.simple.v1+html and text/html",
+        )
+    return representation
+
+
+def _requirement(text: str) -> Requirement:
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as error:
+        raise HttpProblem(400, "bad-requirement", f"not a PEP 508 requirement: {error}") from None
+    if requirement.marker is not None or requirement.url is not None:
+        raise HttpProblem(
+            400, "bad-requirement", "environment markers and URLs are not supported here"
+        )
+    return requirement
+
+
+def _wheel_version(filename: str) -> Version | None:
+    try:
+        return file_version(filename)
+    except InvalidWheelFilename:
+        return None
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

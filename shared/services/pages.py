@@ -26,6 +26,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore, StoredBlob
 from shared.core import layout
+from shared.core.negotiate import JSON_V1
 from shared.core.pages import (
     PageFormatError,
     ProjectPage,
@@ -230,7 +231,7 @@ class IndexPages:
             layout.INDEX,
             path,
             data,
-            content_type=layout.JSON_PAGE_TYPE,
+            content_type=JSON_V1,
             create_only=current is None,
             if_match=current.etag if current is not None else None,
         )

@@ -6,6 +6,7 @@ connection pools) are built once and reused. Nothing here runs at import time.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -15,12 +16,12 @@ from typing import Any
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
 from shared.adapters.sas import SasSigner
 from shared.adapters.secretstore import SecretStore, secret_client_from_settings
-from shared.services.frontdoor import FrontDoor
+from shared.services.frontdoor import FrontDoor, Reply
 from shared.services.manage import IndexAdmin
 from shared.services.pages import IndexPages
 from shared.services.publish import Publisher
 from shared.services.tokens import Tokens, TokenVerifier
-from shared.settings import Settings, get_settings, reset_settings
+from shared.settings import Settings, SettingsError, get_settings, reset_settings
 
 HEALTH_SECONDS = 4.0
 """/health answers within this (probes and load balancers commonly give up at 5 s): storage and
@@ -109,6 +110,18 @@ def _outcome(future: Future[None], seconds: float) -> str:
         return f"error: no answer within {seconds:g} s"
     error = future.exception()
     return "ok" if error is None else f"error: {type(error).__name__}"
+
+
+def health_reply() -> Reply:
+    """/health's answer: 200 when every backend answers, else 503; never cached. Without
+    settings there is nothing to probe, which is unhealthy too (and says only that)."""
+    try:
+        checks = get_services().health()
+    except SettingsError:
+        checks = {"settings": "error: SettingsError"}
+    healthy = all(v == "ok" for v in checks.values())
+    body = json.dumps({"status": "ok" if healthy else "unhealthy", **checks}).encode()
+    return Reply(200 if healthy else 503, body, "application/json", {"Cache-Control": "no-store"})
 
 
 def build_services(settings: Settings, **client_options: Any) -> Services:

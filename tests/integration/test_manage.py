@@ -12,6 +12,7 @@ from devhost.wheels import build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.errors import NotFound
+from shared.core.negotiate import JSON_V1
 from shared.services.wiring import get_services
 from tests.integration.test_publish import (
     blob,
@@ -129,7 +130,7 @@ def test_reindex_rebuilds_pages_and_changes_nothing_on_a_correct_index(
 
     for name in pages:
         store.delete(layout.INDEX, name)
-    store.put(layout.INDEX, layout.project_json("ghost"), b"{}", content_type=layout.JSON_PAGE_TYPE)
+    store.put(layout.INDEX, layout.project_json("ghost"), b"{}", content_type=JSON_V1)
     changed = get_services().admin.reindex()
     assert set(changed) == {"re-a", "re-b", "ghost", "(root)"}
     for name, data in pages.items():
@@ -198,7 +199,7 @@ def test_deleting_the_last_file_costs_no_listing_and_keeps_a_racing_new_page(
         layout.INDEX,
         layout.project_json(canonicalize_name("fleeting")),
         blob(store, layout.INDEX, layout.project_json(canonicalize_name("stays-0"))),
-        content_type=layout.JSON_PAGE_TYPE,
+        content_type=JSON_V1,
     )
     get_services().pages.add_project(canonicalize_name("fleeting"))
     assert get_services().pages.remove_project(canonicalize_name("fleeting")) is False

@@ -11,6 +11,7 @@ from packaging.utils import canonicalize_name
 
 from shared.adapters.blobstore import StoredBlob
 from shared.core import layout
+from shared.core.negotiate import JSON_V1
 from shared.core.pages import (
     PageFormatError,
     build_project_page,
@@ -303,7 +304,7 @@ def test_the_distribution_key_ignores_spelling_only(first: str, second: str, sam
 def test_the_html_view_is_rendered_from_the_json_and_cached_per_etag() -> None:
     page = build_project_page(canonicalize_name("demo-pkg"), RECORDS)
     path = layout.project_json(page.name)
-    stored = StoredBlob(render_project_json(page), '"0x1"', layout.JSON_PAGE_TYPE)
+    stored = StoredBlob(render_project_json(page), '"0x1"', JSON_V1)
     views = PageViews(max_bytes=1)
     assert views.view(path, stored, html=False) == (stored.data, '"0x1"')
     html, etag = views.view(path, stored, html=True)
