@@ -49,7 +49,6 @@ from shared.core import layout
 from shared.core.negotiate import JSON_V1
 from shared.core.pages import build_project_page, render_project_json
 from shared.core.records import FileRecord
-from shared.services.pages import claim
 from shared.services.wiring import Services, build_services, install_services
 from shared.settings import Settings
 from tests.support.functions import blob_event, handler
@@ -89,7 +88,7 @@ def seed_project(services: Services, project: str, files: int) -> None:
     records = [seed_record(name, f"0.{i}") for i in range(files)]
 
     def one(record: FileRecord) -> None:
-        claim(store, record.filename)
+        services.records.claim(record.filename)
         path = layout.record_path(name, record.filename)
         store.put(layout.INDEX, path, record.to_json(), content_type=layout.JSON_TYPE)
 
@@ -112,7 +111,7 @@ def _seed_small(services: Services, i: int) -> None:
     project = canonicalize_name(f"seed-{i:05d}")
     record = seed_record(project, "1.0")
     page = render_project_json(build_project_page(project, [record]))
-    claim(store, record.filename)
+    services.records.claim(record.filename)
     for path, data, kind in (
         (layout.file_path(project, record.filename), b"0", layout.BINARY_TYPE),
         (layout.record_path(project, record.filename), record.to_json(), layout.JSON_TYPE),
@@ -271,7 +270,7 @@ def measure_cell(
         (timings if i < n else cold).append(elapsed)
         requests.append(count)
         filename = f"{project.replace('-', '_')}-{version}.{i}-py3-none-any.whl"
-        services.admin.delete_file(project, filename)
+        services.manager.delete_file(project, filename)
     figures: dict[str, Any] = {
         "samples": n,
         "p50_ms": round(statistics.median(timings) * 1000, 2),

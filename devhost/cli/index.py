@@ -314,20 +314,22 @@ def run_index_command(
         return _report(services.store, [Path(n).name for n in args.uploads], args.timeout)
     if args.group in ("yank", "unyank"):
         if args.group == "yank":
-            changed = services.admin.yank(
+            changed = services.manager.yank(
                 args.project, version=args.version, filename=args.file, reason=args.reason
             )
         else:
-            changed = services.admin.unyank(args.project, version=args.version, filename=args.file)
+            changed = services.manager.unyank(
+                args.project, version=args.version, filename=args.file
+            )
         for filename in changed:
             print(f"{args.group}ed {filename}")
         return 0
     if args.group == "delete":
-        services.admin.delete_file(args.project, args.file, reason=args.reason)
+        services.manager.delete_file(args.project, args.file, reason=args.reason)
         print(f"deleted {args.file}; the filename can never be published again")
         return 0
     if args.group == "reindex":
-        changed = services.admin.reindex()
+        changed = services.manager.reindex()
         print("reindex: nothing to change" if not changed else f"reindexed: {', '.join(changed)}")
         return 0
     raise IndexCliError(f"unknown command {args.group!r}")

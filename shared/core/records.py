@@ -12,6 +12,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.core.clock import iso_z
+
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
@@ -81,4 +83,4 @@ class FileRecord(BaseModel):
 
 def format_upload_time(moment: datetime) -> str:
     """PEP 700's `upload-time` format: yyyy-mm-ddThh:mm:ss.ffffffZ, always UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_z(moment, "microseconds")

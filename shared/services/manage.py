@@ -7,30 +7,37 @@ the single source of truth and `reindex` can always repair the pages.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
+from shared.adapters.blobstore import BlobStore
 from shared.core import layout
+from shared.core.clock import utc_now
 from shared.core.errors import NotFound
-from shared.core.pages import file_version, parse_project_json
-from shared.core.records import FileRecord
-from shared.services.pages import MAX_ATTEMPTS, IndexPages, PageConflict
-from shared.services.publish import utc_now
+from shared.core.pages import file_version
+from shared.services.pages import IndexPages
+from shared.services.records import IndexRecords, is_file_of
 
 log = logging.getLogger("wheelvault.manage")
 
 
-class IndexAdmin:
+class IndexManager:
+    """Yanks, un-yanks and deletes files, and reindexes: records first, then pages."""
+
     def __init__(
-        self, store: BlobStore, pages: IndexPages, *, clock: Callable[[], datetime] = utc_now
+        self,
+        store: BlobStore,
+        records: IndexRecords,
+        pages: IndexPages,
+        *,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
+        self.records = records
         self.pages = pages
         self.clock = clock
 
@@ -54,31 +61,14 @@ class IndexAdmin:
         """Remove a file for good; its distribution is tombstoned, never to be published again
         under any spelling of its filename."""
         name = canonicalize_name(project)
-        tombstone = _tombstone(name, filename)
-        record_path = layout.record_path(name, filename)
-        stored = self.store.get(layout.INDEX, record_path)
-        if stored is None and self.store.info(layout.INDEX, tombstone) is None:
+        if not is_file_of(name, filename):
             raise NotFound(f"{filename!r} is not a file of project {name!r}")
-        if stored is not None:
-            record = FileRecord.from_json(stored.data)
-            note = {
-                "filename": filename,
-                "project": name,
-                "sha256": record.sha256,
-                "deleted_at": self.clock().isoformat().replace("+00:00", "Z"),
-                "reason": reason,
-            }
-            try:
-                self.store.put(
-                    layout.INDEX,
-                    tombstone,
-                    json.dumps(note, indent=2).encode() + b"\n",
-                    content_type=layout.JSON_TYPE,
-                    create_only=True,
-                )
-            except BlobExists:
-                pass  # an earlier, interrupted delete
-            self.store.delete(layout.INDEX, record_path)
+        record = self.records.load(name, filename)
+        if record is None and not self.records.tombstoned(filename):
+            raise NotFound(f"{filename!r} is not a file of project {name!r}")
+        if record is not None:
+            self.records.tombstone(record, reason=reason, at=self.clock())
+            self.records.delete(name, filename)
         # Pages next, so no page links a file that is about to disappear; blobs last. The root
         # loses the project only once its page is gone (also when a retry finds it gone).
         self.pages.remove_file(name, filename)
@@ -103,68 +93,28 @@ class IndexAdmin:
             raise ValueError("name exactly one of a version or a filename")
         name = canonicalize_name(project)
         targets = self._select(name, version, filename)
-        for path in targets:
-            self._update_record(path, yanked=yanked, reason=reason)
-        self.pages.update_files(name, lambda: self._read_records(targets))
-        changed = [p.rsplit("/", 1)[-1].removesuffix(".json") for p in targets]
+        for target in targets:
+            self.records.update(name, target, lambda r: r.with_yank(yanked=yanked, reason=reason))
+        self.pages.update_files(name, targets)
         log.info(
             "yanked" if yanked else "unyanked",
-            extra={"wheelvault": {"project": name, "files": changed}},
+            extra={"wheelvault": {"project": name, "files": targets}},
         )
-        return changed
+        return targets
 
     def _select(self, name: NormalizedName, version: str | None, filename: str | None) -> list[str]:
+        """The filenames to change: `filename` if it has a record, or the release's files."""
         if filename is not None:
-            path = layout.record_path(name, filename)
-            if self.store.info(layout.INDEX, path) is None:
+            if not self.records.exists(name, filename):
                 raise NotFound(f"{filename!r} is not a file of project {name!r}")
-            return [path]
+            return [filename]
         assert version is not None
         try:
             wanted = Version(version)
         except InvalidVersion:
             raise NotFound(f"{version!r} is not a valid version") from None
         # The release's files as the page lists them: one read, whatever the project's size.
-        page = self.store.get(layout.INDEX, layout.project_json(name))
-        files = parse_project_json(page.data).files if page is not None else ()
-        paths = [
-            layout.record_path(name, f.filename)
-            for f in files
-            if file_version(f.filename) == wanted
-        ]
-        if not paths:
+        files = [f for f in self.pages.listed_files(name) if file_version(f) == wanted]
+        if not files:
             raise NotFound(f"project {name!r} has no files for version {version}")
-        return sorted(paths)
-
-    def _read_records(self, paths: list[str]) -> list[FileRecord]:
-        blobs = [self.store.get(layout.INDEX, path) for path in paths]
-        return [FileRecord.from_json(b.data) for b in blobs if b is not None]
-
-    def _update_record(self, path: str, *, yanked: bool, reason: str | None) -> None:
-        for _ in range(MAX_ATTEMPTS):
-            stored = self.store.get(layout.INDEX, path)
-            if stored is None:
-                raise NotFound(f"record {path!r} disappeared")
-            record = FileRecord.from_json(stored.data).with_yank(yanked=yanked, reason=reason)
-            data = record.to_json()
-            if data == stored.data:
-                return
-            try:
-                self.store.put(
-                    layout.INDEX, path, data, content_type=layout.JSON_TYPE, if_match=stored.etag
-                )
-                return
-            except BlobChanged:
-                continue
-        raise PageConflict(f"record {path!r} kept changing")
-
-
-def _tombstone(project: NormalizedName, filename: str) -> str:
-    """The tombstone path of `filename`, or NotFound if it cannot be a file of `project`."""
-    try:
-        owner, _ = layout.distribution_key(filename)
-    except InvalidWheelFilename:
-        owner = None
-    if owner != project:
-        raise NotFound(f"{filename!r} is not a file of project {project!r}")
-    return layout.tombstone_path(filename)
+        return sorted(files)

@@ -13,14 +13,12 @@ comes with an ETag that is already stale.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -46,6 +44,7 @@ from shared.core.pages import (
     without_project,
 )
 from shared.core.records import FileRecord
+from shared.services.records import IndexRecords
 
 log = logging.getLogger("wheelvault.pages")
 
@@ -63,10 +62,14 @@ class IndexPages:
     """Changes and stores the simple-index pages in the `index` container."""
 
     def __init__(
-        self, store: BlobStore, *, readers: int = 8, sleep: Callable[[float], None] = time.sleep
+        self,
+        store: BlobStore,
+        records: IndexRecords,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
-        self._pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="records")
+        self.records = records
         self._sleep = sleep
         # The pages this worker wrote last, parsed, by path: (ETag, page). A page of 10,000
         # files is 6 MB of JSON, ~0.1 s to parse; the next change here often starts from it.
@@ -93,33 +96,39 @@ class IndexPages:
         return self._change_project(
             project,
             lambda page: None if page.file(link.filename) else with_file(page, link),
-            on_new_page=lambda: self.add_project(project),
+            root_first=True,
         )
 
-    def update_files(self, project: NormalizedName, read: Callable[[], list[FileRecord]]) -> bool:
+    def update_files(self, project: NormalizedName, filenames: Iterable[str]) -> bool:
         """Show files as their records say now (yank, unyank); True if the page changed.
 
         The records are read on every attempt, after the page: of two racing changes to one
         record, the one that writes the page last has read the record last.
         """
+        wanted = list(filenames)
 
         def change(page: ProjectPage) -> ProjectPage | None:
             changed = page
-            for record in read():
+            for record in self.records.load_files(project, wanted):
                 link = file_link(record)
                 if changed.file(link.filename) != link:
                     changed = with_file(changed, link)
             return None if changed is page else changed
 
-        return self._change_project(project, change, on_new_page=lambda: self.add_project(project))
+        return self._change_project(project, change, root_first=True)
 
     def remove_file(self, project: NormalizedName, filename: str) -> bool:
         """Unlist a file; the page goes when its last file does. True if the page changed."""
         return self._change_project(
             project,
             lambda page: without_file(page, filename) if page.file(filename) else None,
-            on_new_page=None,
+            root_first=False,
         )
+
+    def listed_files(self, project: NormalizedName) -> list[str]:
+        """The filenames the project's page lists: one read, whatever the project's size."""
+        page = self.store.get(layout.INDEX, layout.project_json(project))
+        return [f.filename for f in parse_project_json(page.data).files] if page is not None else []
 
     def add_project(self, project: NormalizedName) -> bool:
         return self._change_root(
@@ -146,11 +155,10 @@ class IndexPages:
         return removed
 
     def _change_project(
-        self,
-        project: NormalizedName,
-        change: ProjectChange,
-        on_new_page: Callable[[], object] | None,
+        self, project: NormalizedName, change: ProjectChange, *, root_first: bool
     ) -> bool:
+        """Apply `change` to the project's page by compare-and-swap. `root_first`: a page this
+        creates goes on the root page before it is written and is checked there again after."""
         path = layout.project_json(project)
         for attempt in range(MAX_ATTEMPTS):
             current = self.store.get(layout.INDEX, path)
@@ -158,12 +166,13 @@ class IndexPages:
             changed = change(page)
             if changed is None and not repaired:
                 return False
+            new_project = current is None and root_first
             try:
-                if current is None and on_new_page is not None:
-                    on_new_page()
+                if new_project:
+                    self.add_project(project)
                 self._write_project(path, changed or page, current)
-                if current is None and on_new_page is not None:
-                    on_new_page()
+                if new_project:
+                    self.add_project(project)
                 return True
             except (BlobChanged, BlobExists):
                 self._backoff(attempt)
@@ -186,7 +195,7 @@ class IndexPages:
             # written even if this change is in it already: a reindex may hold a stale listing
             # and the page's ETag, and only a write makes its swap fail.
             log.warning("unreadable page rebuilt", extra={"wheelvault": {"project": project}})
-            return build_project_page(project, self.load_records(project)), True
+            return build_project_page(project, self.records.load_project(project)), True
 
     def _write_project(self, path: str, page: ProjectPage, current: StoredBlob | None) -> None:
         if not page.files:
@@ -224,7 +233,7 @@ class IndexPages:
             return parse_root_json(current.data), False
         except PageFormatError:
             log.warning("unreadable root page rebuilt")
-            return build_root_page(self.list_projects()), True
+            return build_root_page(self.records.list_projects()), True
 
     def _put(self, path: str, data: bytes, current: StoredBlob | None) -> str:
         return self.store.put(
@@ -241,17 +250,6 @@ class IndexPages:
 
     # -- the full render: reindex and repair only -------------------------------------------
 
-    def load_records(self, project: NormalizedName) -> list[FileRecord]:
-        names = [b.name for b in self.store.list(layout.INDEX, layout.record_prefix(project))]
-        blobs = self._pool.map(lambda n: self.store.get(layout.INDEX, n), names)
-        return [FileRecord.from_json(b.data) for b in blobs if b is not None]
-
-    def list_projects(self) -> list[NormalizedName]:
-        return sorted(
-            canonicalize_name(p)
-            for p in self.store.list_prefixes(layout.INDEX, layout.RECORDS_PREFIX)
-        )
-
     def reindex(self) -> list[str]:
         """Rebuild every page from the records; returns what changed.
 
@@ -259,7 +257,7 @@ class IndexPages:
         carries an older version's layout over: stored HTML pages go, filename tombstones and
         files without a claim get their keyed blobs.
         """
-        projects = self.list_projects()
+        projects = self.records.list_projects()
         stored = {b.name for b in self.store.list(layout.INDEX, layout.PAGES_PREFIX)}
         paged = {canonicalize_name(n.split("/")[1]) for n in stored if n.count("/") == 2}
         changed: list[str] = []
@@ -267,11 +265,11 @@ class IndexPages:
             rewritten, records = self.rebuild_project(project)
             if rewritten:
                 changed.append(project)
-            if self._claim_all(project, records):
+            if self.records.claim_missing(project, records):
                 changed.append(f"{project} (claims)")
         if self.rebuild_root():
             changed.append("(root)")
-        changed += self._drop_html(stored) + self._carry_tombstones_over()
+        changed += self._drop_html(stored) + self.records.carry_tombstones_over()
         return changed
 
     def rebuild_project(self, project: NormalizedName) -> tuple[bool, list[FileRecord]]:
@@ -279,7 +277,7 @@ class IndexPages:
         path = layout.project_json(project)
         for attempt in range(MAX_ATTEMPTS):
             current = self.store.get(layout.INDEX, path)  # before the listing: see module doc
-            records = self.load_records(project)
+            records = self.records.load_project(project)
             page = build_project_page(project, records)
             stored = current.data if current is not None else None
             if stored == (render_project_json(page) if records else None):
@@ -295,7 +293,7 @@ class IndexPages:
         """Make the root page list exactly the projects that have records."""
         for attempt in range(MAX_ATTEMPTS):
             current = self.store.get(layout.INDEX, layout.ROOT_JSON)  # before the listing
-            data = render_root_json(build_root_page(self.list_projects()))
+            data = render_root_json(build_root_page(self.records.list_projects()))
             if current is not None and current.data == data:
                 return False
             try:
@@ -305,54 +303,9 @@ class IndexPages:
                 self._backoff(attempt)
         raise PageConflict("root page kept changing; giving up for this attempt")
 
-    def _claim_all(self, project: NormalizedName, records: list[FileRecord]) -> bool:
-        """Give every file a claim (files published before claims existed have none)."""
-        claimed = {b.name for b in self.store.list(layout.INDEX, layout.claim_prefix(project))}
-        missing = [r for r in records if layout.claim_path(r.filename) not in claimed]
-        for record in missing:
-            claim(self.store, record.filename)
-        return bool(missing)
-
     def _drop_html(self, stored: set[str]) -> list[str]:
         html = sorted(n for n in stored if n.endswith("/index.html") or n == layout.ROOT_HTML)
         return [f"{name} (removed)" for name in html if self.store.delete(layout.INDEX, name)]
-
-    def _carry_tombstones_over(self) -> list[str]:
-        carried = []
-        for blob in self.store.list(layout.INDEX, layout.TOMBSTONES_PREFIX):
-            filename = layout.legacy_tombstone_name(blob.name)
-            old = self.store.get(layout.INDEX, blob.name) if filename else None
-            if filename is None or old is None:
-                continue
-            try:
-                self.store.put(
-                    layout.INDEX,
-                    layout.tombstone_path(filename),
-                    old.data,
-                    content_type=layout.JSON_TYPE,
-                    create_only=True,
-                )
-            except BlobExists:
-                continue
-            carried.append(f"{filename} (tombstone)")
-        return carried
-
-
-def claim(store: BlobStore, filename: str) -> str:
-    """Claim `filename`'s distribution; returns the filename it is published as.
-
-    That is `filename` itself when this call (or an earlier delivery of it) made the claim.
-    Create-only: of two uploads of one distribution, however spelled, exactly one claims it.
-    Claims are never deleted (a deleted file keeps its claim beside its tombstone).
-    """
-    path = layout.claim_path(filename)
-    body = json.dumps({"filename": filename}).encode() + b"\n"
-    try:
-        store.put(layout.INDEX, path, body, content_type=layout.JSON_TYPE, create_only=True)
-        return filename
-    except BlobExists:
-        existing = store.get(layout.INDEX, path)
-        return filename if existing is None else str(json.loads(existing.data)["filename"])
 
 
 # -- serving: the HTML view of the JSON truth -------------------------------------------------

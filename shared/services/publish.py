@@ -14,26 +14,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import io
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import IO, Literal
+from datetime import datetime
+from typing import IO, BinaryIO, Literal, Protocol, runtime_checkable
 
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
 from shared.core import layout
+from shared.core.clock import utc_now
 from shared.core.errors import RejectCode, Rejection
 from shared.core.records import FileRecord
 from shared.core.wheel import Limits, WheelInfo, check_upload_name, inspect_wheel
-from shared.services.pages import IndexPages, claim
+from shared.services.pages import IndexPages
+from shared.services.quarantine import Payload, Quarantine
+from shared.services.records import IndexRecords
 
 log = logging.getLogger("wheelvault.publish")
 
 CHUNK = 1024 * 1024
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
-MAX_BLOB_NAME = 1024
 
 
 @dataclass(frozen=True)
@@ -56,23 +58,45 @@ class PublishResult:
         return fields
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+@runtime_checkable
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def _chunks(stream: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
-    if isinstance(stream, Iterable) and not hasattr(stream, "read"):
+    """The upload's bytes in chunks: read from a file (which is also an iterable, of lines),
+    or as an iterable yields them."""
+    if isinstance(stream, _Readable):
+        while chunk := stream.read(CHUNK):
+            yield chunk
+    else:
         yield from stream
-        return
-    reader: IO[bytes] = stream  # type: ignore[assignment]
-    while chunk := reader.read(CHUNK):
-        yield chunk
+
+
+class _Spool(contextlib.ExitStack):
+    """The upload's bytes as a binary file: in memory up to SPOOL_IN_MEMORY, on disk beyond."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.file: BinaryIO = io.BytesIO()
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        if isinstance(self.file, io.BytesIO) and self.file.tell() > SPOOL_IN_MEMORY:
+            on_disk = self.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 - the ExitStack closes it
+            on_disk.write(self.file.getvalue())
+            self.file = on_disk
+
+    def rewound(self) -> BinaryIO:
+        self.file.seek(0)
+        return self.file
 
 
 class Publisher:
     def __init__(
         self,
         store: BlobStore,
+        records: IndexRecords,
         pages: IndexPages,
         *,
         max_upload_bytes: int,
@@ -80,7 +104,9 @@ class Publisher:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
+        self.records = records
         self.pages = pages
+        self.quarantine = Quarantine(store, clock=clock)
         self.max_upload_bytes = max_upload_bytes
         self.limits = limits or Limits()
         self.clock = clock
@@ -93,8 +119,8 @@ class Publisher:
         `etag`: the version of the upload these bytes came from, so that the final delete cannot
         remove a newer blob written under the same name meanwhile (its own event will follow).
         """
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-            sha256, size = self._spool(stream, spool)
+        with _Spool() as spool:
+            sha256, size = self._spool(_chunks(stream), spool)
             try:
                 check_upload_name(name)
                 if size > self.max_upload_bytes:
@@ -103,10 +129,8 @@ class Publisher:
                         f"{size} bytes is over the limit of {self.max_upload_bytes} bytes "
                         "(WHEELVAULT_MAX_UPLOAD_BYTES)",
                     )
-                spool.seek(0)
-                info = inspect_wheel(name, spool, limits=self.limits)  # type: ignore[arg-type]
-                spool.seek(0)
-                status = self._publish(name, info, spool, sha256, size)
+                info = inspect_wheel(name, spool.rewound(), limits=self.limits)
+                status = self._publish(name, info, spool.rewound(), sha256, size)
                 result = PublishResult(
                     name, status, sha256, size, project=info.project, version=info.version
                 )
@@ -125,11 +149,11 @@ class Publisher:
         log.info("upload %s", result.status, extra={"wheelvault": result.log_fields()})
         return result
 
-    def _spool(self, stream: IO[bytes] | Iterable[bytes], spool: IO[bytes]) -> tuple[str, int]:
+    def _spool(self, chunks: Iterator[bytes], spool: _Spool) -> tuple[str, int]:
         """Hash every byte; keep at most one byte over the cap (the rest is only hashed)."""
         digest = hashlib.sha256()
         size = 0
-        for chunk in _chunks(stream):
+        for chunk in chunks:
             digest.update(chunk)
             if size <= self.max_upload_bytes:
                 spool.write(chunk[: self.max_upload_bytes + 1 - size])
@@ -140,13 +164,13 @@ class Publisher:
         self, name: str, info: WheelInfo, spool: IO[bytes], sha256: str, size: int
     ) -> Literal["published", "unchanged"]:
         project, filename = info.project, info.filename
-        if self.store.info(layout.INDEX, layout.tombstone_path(filename)) is not None:
+        if self.records.tombstoned(filename):
             raise Rejection(
                 RejectCode.FILENAME_TOMBSTONED,
                 f"{filename} was deleted from the index and can never be published again; "
                 "publish a new version (or a new build tag) instead",
             )
-        published_as = claim(self.store, filename)
+        published_as = self.records.claim(filename)
         if published_as != filename:
             raise Rejection(
                 RejectCode.FILE_EXISTS,
@@ -175,7 +199,7 @@ class Publisher:
         # Sidecar before record: a page lists a file once its record exists, and everything a
         # page links to must already be there.
         self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
-        record = self._create_record(self._record(name, info, sha256, size))
+        record = self.records.create(self._record(name, info, sha256, size))
         self.pages.add_file(record)
         return status
 
@@ -194,25 +218,6 @@ class Publisher:
             warnings=info.warnings,
         )
 
-    def _create_record(self, record: FileRecord) -> FileRecord:
-        """Write the record unless an earlier delivery did; returns the record as stored.
-
-        The page must show the stored record (its upload time, a yank since), not this one.
-        """
-        path = layout.record_path(record.normalized_project, record.filename)
-        try:
-            self.store.put(
-                layout.INDEX,
-                path,
-                record.to_json(),
-                content_type=layout.JSON_TYPE,
-                create_only=True,
-            )
-            return record
-        except BlobExists:
-            stored = self.store.get(layout.INDEX, path)
-            return record if stored is None else FileRecord.from_json(stored.data)
-
     def _published_sha256(self, info: WheelInfo) -> str:
         path = layout.file_path(info.project, info.filename)
         existing = self.store.info(layout.INDEX, path)
@@ -229,50 +234,17 @@ class Publisher:
             self.store.put(layout.INDEX, path, data, content_type=content_type, create_only=True)
 
     def _quarantine(
-        self, name: str, rejection: Rejection, sha256: str, size: int, spool: IO[bytes]
+        self, name: str, rejection: Rejection, sha256: str, size: int, spool: _Spool
     ) -> str:
-        target = self._quarantine_name(name, sha256)
-        data: IO[bytes] | Iterable[bytes]
-        if size <= self.max_upload_bytes:
-            spool.seek(0)
-            data = spool
-        else:
-            data = self.store.read_chunks(layout.UPLOADS, name)
-        # BlobExists: the same bytes from an earlier delivery (_quarantine_name checked).
-        with contextlib.suppress(BlobExists):
-            self.store.put(
-                layout.QUARANTINE,
-                target,
-                data,
-                content_type=layout.BINARY_TYPE,
-                create_only=True,
-                metadata={"sha256": sha256},
-            )
-        reason = {
-            "code": rejection.code.value,
-            "message": rejection.message,
-            "at": self.clock().isoformat().replace("+00:00", "Z"),
-            "sha256": sha256,
-            "size": size,
-            "upload": name,
-        }
-        self.store.put(
-            layout.QUARANTINE,
-            layout.reason_path(target),
-            json.dumps(reason, indent=2).encode() + b"\n",
-            content_type=layout.JSON_TYPE,
-        )
-        return target
+        def data() -> Payload:
+            # Over the cap only the first bytes were spooled: the rest is read from the upload.
+            if size <= self.max_upload_bytes:
+                return spool.rewound()
+            return self.store.read_chunks(layout.UPLOADS, name)
 
-    def _quarantine_name(self, name: str, sha256: str) -> str:
-        """`name`, unless a different file is quarantined under it already: then `name.N`."""
-        base = name if len(name) <= MAX_BLOB_NAME - 40 else f"{name[:900]}~{sha256[:16]}"
-        for n in range(1000):
-            candidate = base if n == 0 else f"{base}.{n}"
-            existing = self.store.info(layout.QUARANTINE, candidate)
-            if existing is None or existing.metadata.get("sha256") == sha256:
-                return candidate
-        return f"{base}.{sha256}"
+        return self.quarantine.put(
+            name, data, sha256=sha256, size=size, code=rejection.code, message=rejection.message
+        )
 
     def _remove_upload(self, name: str, etag: str | None) -> None:
         try:

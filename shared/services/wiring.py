@@ -17,9 +17,10 @@ from shared.adapters.blobstore import BlobStore, blob_service_from_settings
 from shared.adapters.sas import SasSigner
 from shared.adapters.secretstore import SecretStore, secret_client_from_settings
 from shared.services.frontdoor import FrontDoor, Reply
-from shared.services.manage import IndexAdmin
+from shared.services.manage import IndexManager
 from shared.services.pages import IndexPages
 from shared.services.publish import Publisher
+from shared.services.records import IndexRecords
 from shared.services.tokens import Tokens, TokenVerifier
 from shared.settings import Settings, SettingsError, get_settings, reset_settings
 
@@ -37,9 +38,12 @@ class Services:
     def __init__(self, settings: Settings, store: BlobStore, **secret_client_options: Any):
         self.settings = settings
         self.store = store
-        self.pages = IndexPages(store)
-        self.publisher = Publisher(store, self.pages, max_upload_bytes=settings.max_upload_bytes)
-        self.admin = IndexAdmin(store, self.pages)
+        self.records = IndexRecords(store)
+        self.pages = IndexPages(store, self.records)
+        self.publisher = Publisher(
+            store, self.records, self.pages, max_upload_bytes=settings.max_upload_bytes
+        )
+        self.manager = IndexManager(store, self.records, self.pages)
         self.signer = SasSigner(store.service)
         self.front_door = FrontDoor(
             store,

@@ -134,7 +134,7 @@ def stack(
                 )
             )
             built.publish(build_wheel("gamma", "0.1", modules=module("gamma", "0.1")))
-            get_services().admin.yank("alpha", version="2.0", reason="broken on purpose")
+            get_services().manager.yank("alpha", version="2.0", reason="broken on purpose")
             yield built
         finally:
             logging.getLogger("devhost.host.requests").removeHandler(requests)

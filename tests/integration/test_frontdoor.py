@@ -64,7 +64,7 @@ def index(
     for wheel in wheels.values():
         etag = storage_env.put(layout.UPLOADS, wheel.filename, wheel.data, content_type="x/y")
         handler("publish_upload")(blob_event(layout.UPLOADS, wheel.filename, wheel.data, etag))
-    services.admin.yank("demo-pkg", version="2.0", reason="broken")
+    services.manager.yank("demo-pkg", version="2.0", reason="broken")
     yield Index(services, reader, publisher, wheels)
     reset_services()
 
@@ -192,7 +192,7 @@ def test_etag_and_304(index: Index) -> None:
         "simple_project", "/simple/demo-pkg/", headers=index.auth(), route={"project": "demo-pkg"}
     )
     assert html.headers["ETag"] != etag  # each representation has its own ETag
-    index.services.admin.yank("demo-pkg", version="1.0", reason="changed")
+    index.services.manager.yank("demo-pkg", version="1.0", reason="changed")
     changed = call(
         "simple_project",
         "/simple/demo-pkg/",

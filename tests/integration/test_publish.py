@@ -21,6 +21,7 @@ from shared.core.errors import RejectCode
 from shared.core.records import FileRecord
 from shared.services.frontdoor import HttpProblem
 from shared.services.pages import IndexPages
+from shared.services.records import IndexRecords
 from shared.services.wiring import build_services, get_services, install_services
 from shared.settings import get_settings
 from tests.support.functions import blob_event, function, handler
@@ -356,7 +357,7 @@ def test_a_page_write_from_a_stale_read_loses_the_swap(
     resume.set()
     writer_a.join(10)
     assert sorted(page_files(store, "race")) == sorted(w.filename for w in (first, slow, fast))
-    assert get_services().admin.reindex() == []
+    assert get_services().manager.reindex() == []
 
 
 def test_a_reindex_from_a_stale_listing_loses_the_swap(
@@ -369,17 +370,17 @@ def test_a_reindex_from_a_stale_listing_loses_the_swap(
     store.put(layout.INDEX, layout.project_json("relist"), b"{}", content_type="x/y")  # damaged
     late = build_wheel("relist", "2.0")
     listed, resume = threading.Event(), threading.Event()
-    original = IndexPages.load_records
+    original = IndexRecords.load_project
 
-    def paused_load(self: IndexPages, project: NormalizedName) -> list[FileRecord]:
+    def paused_load(self: IndexRecords, project: NormalizedName) -> list[FileRecord]:
         records = original(self, project)
         if threading.current_thread().name == "reindexer" and not listed.is_set():
             listed.set()
             resume.wait(10)
         return records
 
-    monkeypatch.setattr(IndexPages, "load_records", paused_load)
-    reindexer = threading.Thread(target=get_services().admin.reindex, name="reindexer")
+    monkeypatch.setattr(IndexRecords, "load_project", paused_load)
+    reindexer = threading.Thread(target=get_services().manager.reindex, name="reindexer")
     reindexer.start()
     assert listed.wait(10)
     publish(store, late)
@@ -507,11 +508,9 @@ def test_interleaved_publishers_cannot_make_html_and_json_disagree(
         return read
 
     monkeypatch.setattr(BlobStore, "put", scripted_put)
-    for method in ("load_records", "_project_page"):  # whichever reads the state to change
-        if hasattr(IndexPages, method):
-            monkeypatch.setattr(
-                IndexPages, method, pause_after_reading(getattr(IndexPages, method))
-            )
+    for owner, method in ((IndexRecords, "load_project"), (IndexPages, "_project_page")):
+        # whichever reads the state to change
+        monkeypatch.setattr(owner, method, pause_after_reading(getattr(owner, method)))
     writer_a = threading.Thread(target=publish, args=(store, a), name="writer-a")
     writer_b = threading.Thread(target=publish, args=(store, b), name="writer-b")
     writer_a.start()
@@ -609,7 +608,7 @@ def test_a_publish_cut_short_after_any_write_is_completed_by_the_next_delivery(
     assert html_files(store, "phoenix") == [wheel.filename]
     assert root_projects(store) == ["bystander", "phoenix"]
     assert store.info(layout.UPLOADS, wheel.filename) is None
-    assert get_services().admin.reindex() == []
+    assert get_services().manager.reindex() == []
 
 
 def test_each_view_has_its_own_etag_and_both_follow_the_truth(storage_env: BlobStore) -> None:
@@ -652,4 +651,4 @@ def test_a_damaged_page_is_rebuilt_from_the_records_by_the_next_change(
     assert page_files(store, "mended") == [first.filename, second.filename]
     get_services().pages.add_project(canonicalize_name("mended"))  # listed already, yet repaired
     assert root_projects(store) == ["mended"]
-    assert get_services().admin.reindex() == []
+    assert get_services().manager.reindex() == []

@@ -35,7 +35,7 @@ def test_sixteen_publishers_into_a_thousand_file_project_lose_nothing(
     store = storage_env
     requests = counted()
     seed_project(get_services(), "crowded", FILES)
-    assert get_services().admin.reindex() == []  # the seed is a correct index
+    assert get_services().manager.reindex() == []  # the seed is a correct index
     wheels = [build_wheel("crowded", f"9.{i}") for i in range(PUBLISHERS)]
     events = []
     for wheel in wheels:
@@ -62,4 +62,4 @@ def test_sixteen_publishers_into_a_thousand_file_project_lose_nothing(
     # The cost that grew with the project: listing and reading its records. Neither happens.
     assert listings(made) == []
     assert [url for method, url in made if method == "GET" and "/records/" in url] == []
-    assert get_services().admin.reindex() == []  # and the pages are exactly what records say
+    assert get_services().manager.reindex() == []  # and the pages are exactly what records say
