@@ -96,7 +96,8 @@ import azure.functions as func
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bench.common import basic_header, positive, summary
-from devhost.standins.azurite import API_VERSION, ROOT, Azurite, free_port, start_azurite
+from devhost.listening import free_port
+from devhost.standins.azurite import API_VERSION, ROOT, Azurite, start_azurite
 from devhost.standins.host.localhost import LocalHost
 from devhost.standins.keyvault import VaultStandin
 from devhost.wheels import BuiltWheel, build_wheel

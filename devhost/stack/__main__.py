@@ -12,14 +12,13 @@ before anything is started.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
+from devhost.listening import stop_on_signals
 from devhost.stack.banner import banner
 from devhost.stack.children import AlreadyRunning, Cancelled, Child, PortInUse, StackError
 from devhost.stack.config import DEFAULT_PORTS, REPO_ROOT, Ports
@@ -34,7 +33,8 @@ PROG = "devhost.stack"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    stop_requested = _stop_on_signals()
+    # A second Ctrl-C cannot leave a child behind either: stopping is time-bounded.
+    stop_requested = stop_on_signals()
     stack = Stack(
         args.root,
         ports=Ports(blob=args.blob_port, vault=args.vault_port, host=args.host_port),
@@ -59,19 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if gave_up is not None:
         return _error(f"{gave_up}\nstopped the other services", EXIT_FAILED)
     return _stopped()
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGINT and SIGTERM only set an event: start-up and shutdown are never interrupted
-    half-way, and a second Ctrl-C cannot leave a child behind (stopping is time-bounded)."""
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    return stop_requested
 
 
 def _supervise(stack: Stack, stop_requested: threading.Event, policy: RestartPolicy) -> str | None:

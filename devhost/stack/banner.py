@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shlex
 
-from devhost.stack.config import REPO_ROOT
+from devhost.stack.config import REPO_ROOT, stack_values
 from devhost.stack.provision import PUBLISHER, READER
 from devhost.stack.supervisor import Stack
-from devhost.standins.azurite import API_VERSION
 
 
 def banner(stack: Stack) -> str:
@@ -57,13 +56,11 @@ def _cli_environment(stack: Stack) -> list[str]:
     found = [f"  cli       {stack.paths.shown(stack.paths.state)} describes this stack"]
     if stack.uses_default_ports and stack.paths.root == REPO_ROOT:
         return found
-    variables = {
-        "WHEELVAULT_STORAGE": stack.storage_connection_string,
-        "WHEELVAULT_STORAGE_API_VERSION": API_VERSION,
-        "WHEELVAULT_VAULT_URL": stack.vault_url,
-        "WHEELVAULT_VAULT_CREDENTIAL": "local",
-        "WHEELVAULT_VAULT_CA_BUNDLE": str(stack.vault_ca.resolve()),
-        "WHEELVAULT_PUBLIC_URL": stack.public_url,
-    }
-    exported = " ".join(f"{name}={shlex.quote(value)}" for name, value in variables.items())
+    assert stack.endpoints is not None  # the banner is printed once the stack is running
+    variables = stack_values(stack.endpoints)
+    exported = " ".join(
+        f"{name}={shlex.quote(value)}"
+        for name, value in variables.items()
+        if name.startswith("WHEELVAULT_")  # AzureWebJobsStorage is the host's alone
+    )
     return [*found, f"  cli env   export {exported}"]

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
+
+from devhost.listening import port_accepts
+from shared.core.clock import utc_now
 
 T = TypeVar("T")
 
@@ -130,7 +130,7 @@ def spawn(
     """Start `args` in a new session with stdout and stderr appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        stamp = utc_now().isoformat(timespec="seconds")
         log.write(f"\n===== {name} started by devhost.stack at {stamp} =====\n".encode())
         log.flush()
         offset = log.tell()
@@ -195,31 +195,6 @@ def ready_line(child: Child, pattern: re.Pattern[str]) -> Callable[[], re.Match[
     return lambda: pattern.search(child.log_text())
 
 
-def listening(host: str, port: int) -> Callable[[], bool | None]:
+def accepting(host: str, port: int) -> Callable[[], bool | None]:
     """A probe for `wait_for`: True once something accepts connections on host:port."""
     return lambda: True if port_accepts(host, port) else None
-
-
-def port_accepts(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
-
-
-def port_free(host: str, port: int) -> bool:
-    """Whether a server could bind host:port now.
-
-    Binding with SO_REUSEADDR, as the servers do, so connections in TIME_WAIT from the
-    previous run do not count; a socket that is bound but not listening still does.
-    """
-    if port_accepts(host, port):
-        return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True

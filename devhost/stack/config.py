@@ -9,19 +9,18 @@ made absolute), so non-default ports and a data root elsewhere need no hand-edit
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devhost.listening import LOOPBACK
 from devhost.stack.state import FILE_NAME as STATE_FILE
+from devhost.stack.state import write_json
 from devhost.standins.azurite import API_VERSION, connection_string
 from devhost.standins.host.settings import SAMPLE_SETTINGS_FILE, SETTINGS_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -50,51 +49,23 @@ _STACK_OWNED_PREFIXES = ("AzureWebJobsStorage__", "WHEELVAULT_STORAGE__")
 """Identity-based storage settings: they would conflict with the connection string."""
 
 
-@dataclass(frozen=True)
 class StackPaths:
     """The files of one stack root (the repository by default, a temp dir in tests)."""
 
-    root: Path
-
-    @property
-    def local(self) -> Path:
-        return self.root / ".local"
-
-    @property
-    def azurite_data(self) -> Path:
-        return self.local / "azurite"
-
-    @property
-    def vault_data(self) -> Path:
-        return self.local / "keyvault"
-
-    @property
-    def logs(self) -> Path:
-        return self.local / "logs"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.user_settings = root / SETTINGS_FILE
+        self.local = root / ".local"
+        self.azurite_data = self.local / "azurite"
+        self.vault_data = self.local / "keyvault"
+        self.logs = self.local / "logs"
+        self.host_settings = self.local / "host.settings.json"
+        self.pids = self.local / "stack.pids"
+        self.lock = self.local / "stack.lock"
+        self.state = self.local / STATE_FILE  # the running stack's endpoints, for the CLI
 
     def log(self, child: str) -> Path:
         return self.logs / f"{child}.log"
-
-    @property
-    def user_settings(self) -> Path:
-        return self.root / SETTINGS_FILE
-
-    @property
-    def host_settings(self) -> Path:
-        return self.local / "host.settings.json"
-
-    @property
-    def pids(self) -> Path:
-        return self.local / "stack.pids"
-
-    @property
-    def lock(self) -> Path:
-        return self.local / "stack.lock"
-
-    @property
-    def state(self) -> Path:
-        """`.local/stack.json`: the running stack's endpoints, for the CLI (see state.py)."""
-        return self.local / STATE_FILE
 
     def shown(self, path: Path) -> str:
         """`path` relative to the root when inside it: shorter in the banner."""
@@ -127,30 +98,29 @@ def ensure_user_settings(paths: StackPaths) -> bool:
     return True
 
 
+def stack_values(endpoints: Endpoints) -> dict[str, str]:
+    """The stack-owned settings (:data:`STACK_OWNED`), pointing at this run's children."""
+    return {
+        "AzureWebJobsStorage": endpoints.storage,
+        "WHEELVAULT_STORAGE": endpoints.storage,
+        "WHEELVAULT_STORAGE_API_VERSION": API_VERSION,
+        "WHEELVAULT_VAULT_URL": endpoints.vault_url,
+        "WHEELVAULT_VAULT_CREDENTIAL": "local",
+        "WHEELVAULT_VAULT_CA_BUNDLE": str(endpoints.vault_ca.resolve()),
+        "WHEELVAULT_PUBLIC_URL": endpoints.public_url,
+    }
+
+
 def host_values(base: Mapping[str, str], endpoints: Endpoints) -> dict[str, str]:
     """The user's values, with every stack-owned setting pointing at this run's children."""
     values = {k: v for k, v in base.items() if not k.startswith(_STACK_OWNED_PREFIXES)}
-    values.update(
-        {
-            "AzureWebJobsStorage": endpoints.storage,
-            "WHEELVAULT_STORAGE": endpoints.storage,
-            "WHEELVAULT_STORAGE_API_VERSION": API_VERSION,
-            "WHEELVAULT_VAULT_URL": endpoints.vault_url,
-            "WHEELVAULT_VAULT_CREDENTIAL": "local",
-            "WHEELVAULT_VAULT_CA_BUNDLE": str(endpoints.vault_ca.resolve()),
-            "WHEELVAULT_PUBLIC_URL": endpoints.public_url,
-        }
-    )
+    values.update(stack_values(endpoints))
     return values
 
 
 def write_settings(path: Path, values: Mapping[str, str]) -> None:
     """Write a local.settings.json-shaped file atomically (a crash leaves the old one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
-    document = {"IsEncrypted": False, "Values": dict(values)}
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    write_json(path, {"IsEncrypted": False, "Values": dict(values)})
 
 
 def as_the_host_sees_them(values: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:

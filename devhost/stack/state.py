@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,12 @@ FILE_NAME = "stack.json"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
-def write_state(path: Path, state: Mapping[str, Any]) -> None:
-    """Replace `path` with `state` atomically (the temp file sits next to it)."""
+def write_json(path: Path, document: Mapping[str, Any]) -> None:
+    """Replace `path` with `document` atomically (the temp file sits next to it): the stack's
+    state, and the settings file it hands the host."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, path)
 
 
@@ -37,11 +37,6 @@ def this_process() -> dict[str, Any]:
     """The fields that identify the writing process: pid, boot and pid_start."""
     pid = os.getpid()
     return {"version": VERSION, "pid": pid, "boot": boot_id(), "pid_start": start_ticks(pid)}
-
-
-def now_iso() -> str:
-    """``2026-12-02T18:58:00Z``: what ``started_at`` holds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_live_state(local: Path) -> dict[str, Any] | None:

@@ -9,13 +9,11 @@ port.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -23,25 +21,23 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TypeVar
 
 from pydantic import ValidationError
 
+from devhost.listening import LOOPBACK, StartStop, free_ports, port_free
 from devhost.stack.children import (
     AlreadyRunning,
     Child,
     PortInUse,
     StackError,
-    listening,
-    port_free,
+    accepting,
     ready_line,
     spawn,
     wait_for,
 )
 from devhost.stack.config import (
     DEFAULT_PORTS,
-    LOOPBACK,
     REPO_ROOT,
     Endpoints,
     Ports,
@@ -53,11 +49,13 @@ from devhost.stack.config import (
     write_settings,
 )
 from devhost.stack.provision import PUBLISHER, READER, LocalToken, ensure_containers, ensure_tokens
-from devhost.stack.state import now_iso, this_process, write_state
-from devhost.standins.azurite import API_VERSION, AZURITE_BLOB, NODE
+from devhost.stack.state import this_process, write_json
+from devhost.standins import azurite
+from devhost.standins.azurite import API_VERSION
 from devhost.standins.host.localhost import READY_PREFIX as HOST_READY
 from devhost.standins.host.settings import SettingsFileError, read_values
 from devhost.standins.keyvault.__main__ import READY_PREFIX as VAULT_READY
+from shared.core.clock import iso_z, utc_now
 from shared.services.tokens import index_url
 from shared.settings import Settings, describe
 
@@ -73,7 +71,7 @@ PORT_USERS = {
 """Per port: the option that moves it, and what normally listens there (for the error)."""
 
 
-class Stack:
+class Stack(StartStop):
     """The local system. Not thread-safe: one thread starts, supervises and stops it.
 
     On Linux the children get SIGTERM when the thread that started them ends (so a killed
@@ -204,17 +202,6 @@ class Stack:
         """The first child that exited on its own (for the supervisor), or None."""
         return next((child for child in self.children.values() if child.exited()), None)
 
-    def __enter__(self) -> Stack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- start-up steps -----------------------------------------------------------------------
 
     def _token(self, name: str) -> str | None:
@@ -231,7 +218,7 @@ class Stack:
     def _start(self) -> None:
         if self.children:
             raise RuntimeError("the stack is already running")
-        if not NODE.exists() or not AZURITE_BLOB.exists():
+        if not azurite.installed():
             raise StackError("Azurite is not installed: run `make deps` (or `npm ci`)")
         self._lock_root()
         self.paths.state.unlink(missing_ok=True)  # left by a supervisor that was killed
@@ -240,9 +227,9 @@ class Stack:
         self.wrote_user_settings = ensure_user_settings(self.paths)
         base = self._user_values()
         env = child_environment(os.environ)
-        azurite = self._spawn_azurite(env)
+        blob = self._spawn_azurite(env)
         vault = self._spawn_vault(env)
-        self._wait_azurite(azurite)
+        self._wait_azurite(blob)
         found = self._wait_vault(vault)
         self.endpoints = Endpoints(
             self.ports.blob, found["url"], Path(found["ca"].strip()), self.public_url
@@ -255,7 +242,7 @@ class Stack:
         host = self._spawn_host(env)
         self.tokens = ensure_tokens(self.settings, self.cancel)  # while the host imports the app
         self._wait_host(host)
-        self.ready_at = now_iso()
+        self.ready_at = iso_z(utc_now(), "seconds")
         self._write_state()
 
     def _restart(self, name: str) -> None:
@@ -277,8 +264,8 @@ class Stack:
         else:
             self._wait_host(self._spawn_host(env))
 
-    def _wait_azurite(self, azurite: Child) -> None:
-        self._wait(azurite, listening(LOOPBACK, self.ports.blob), "listening")
+    def _wait_azurite(self, child: Child) -> None:
+        self._wait(child, accepting(LOOPBACK, self.ports.blob), "listening")
 
     def _wait_vault(self, vault: Child) -> re.Match[str]:
         return self._wait(vault, ready_line(vault, VAULT_READY_LINE), "ready")
@@ -307,7 +294,7 @@ class Stack:
             "ports": {"blob": self.ports.blob, "vault": self.ports.vault, "host": self.ports.host},
             "started_at": self.ready_at,
         }
-        write_state(self.paths.state, state)
+        write_json(self.paths.state, state)
 
     def _lock_root(self) -> None:
         """One stack per root: a second Azurite on the same data would overwrite the first's
@@ -327,7 +314,7 @@ class Stack:
     def _claim_ports(self, requested: Ports) -> Ports:
         """Resolve 0 to free ports and make sure every port is free before anything starts."""
         chosen = dataclasses.asdict(requested)
-        picked = iter(_free_ports(sum(1 for port in chosen.values() if port == 0)))
+        picked = iter(free_ports(sum(1 for port in chosen.values() if port == 0)))
         chosen = {role: port or next(picked) for role, port in chosen.items()}
         if len(set(chosen.values())) != len(chosen):
             raise PortInUse(f"the three ports must differ, got {chosen}")
@@ -357,49 +344,20 @@ class Stack:
 
     def _spawn_azurite(self, env: dict[str, str]) -> Child:
         self.paths.azurite_data.mkdir(parents=True, exist_ok=True)
-        args = [
-            str(NODE),
-            str(AZURITE_BLOB),
-            "--blobHost",
-            LOOPBACK,
-            "--blobPort",
-            str(self.ports.blob),
-            "--location",
-            str(self.paths.azurite_data),
-            "--disableTelemetry",
-            "--silent",
-            # az, Storage Explorer and a plain SDK client speak newer API versions than
-            # Azurite knows; the app pins one, people's tools do not.
-            "--skipApiVersionCheck",
-        ]
+        args = azurite.command(LOOPBACK, self.ports.blob, self.paths.azurite_data)
+        # az, Storage Explorer and a plain SDK client speak newer API versions than Azurite
+        # knows; the app pins one, people's tools do not.
+        args.append("--skipApiVersionCheck")
         return self._spawn("azurite", "Azurite (blob storage)", args, env)
 
     def _spawn_vault(self, env: dict[str, str]) -> Child:
-        args = [
-            sys.executable,
-            "-m",
-            "devhost.standins.keyvault",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(self.ports.vault),
-            "--data-dir",
-            str(self.paths.vault_data),
-        ]
+        data = ["--data-dir", str(self.paths.vault_data)]
+        args = _python_server("devhost.standins.keyvault", self.ports.vault, data)
         return self._spawn("keyvault", "the Key Vault stand-in", args, env)
 
     def _spawn_host(self, env: dict[str, str]) -> Child:
-        args = [
-            sys.executable,
-            "-m",
-            "devhost.standins.host",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(self.ports.host),
-            "--settings",
-            str(self.paths.host_settings),
-        ]
+        settings = ["--settings", str(self.paths.host_settings)]
+        args = _python_server("devhost.standins.host", self.ports.host, settings)
         return self._spawn("host", "the functions host", args, env)
 
     def _write_pids(self) -> None:
@@ -419,13 +377,9 @@ def _supervisor_of(paths: StackPaths) -> str:
         return ""
 
 
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct free ports: each socket stays bound until all are picked."""
-    with contextlib.ExitStack() as held:
-        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((LOOPBACK, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
+def _python_server(module: str, port: int, options: list[str]) -> list[str]:
+    """``python -m module`` listening on loopback at ``port``."""
+    return [sys.executable, "-m", module, "--host", LOOPBACK, "--port", str(port), *options]
 
 
 def _port_free(port: int) -> bool:

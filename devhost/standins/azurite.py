@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devhost.listening import free_port, port_accepts
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / "node_modules" / "node" / "bin" / "node"
@@ -32,16 +33,24 @@ class AzuriteError(RuntimeError):
     pass
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def installed() -> bool:
+    return NODE.exists() and AZURITE_BLOB.exists()
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
+def command(host: str, port: int, data_dir: Path) -> list[str]:
+    """Azurite's blob service on host:port with its data in `data_dir`, quiet, no telemetry."""
+    return [
+        str(NODE),
+        str(AZURITE_BLOB),
+        "--blobHost",
+        host,
+        "--blobPort",
+        str(port),
+        "--location",
+        str(data_dir),
+        "--disableTelemetry",
+        "--silent",
+    ]
 
 
 def connection_string(host: str, port: int, *, https: bool = False) -> str:
@@ -59,14 +68,8 @@ class Azurite:
     process: subprocess.Popen[bytes]
     host: str
     port: int
-    data_dir: Path
     https: bool = False
-    log_path: Path | None = None
     _stopped: bool = field(default=False, repr=False)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     @property
     def blob_endpoint(self) -> str:
@@ -77,23 +80,22 @@ class Azurite:
         return connection_string(self.host, self.port, https=self.https)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the process group, then SIGKILL if it lingers; reap it either way."""
         if self._stopped:
             return
         self._stopped = True
-        stop_process(self.process, timeout)
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL if it lingers; reap it either way."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        if self.process.poll() is not None:
+            return
+        self._signal(signal.SIGTERM)
         try:
-            process.wait(timeout)
+            self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
+            self._signal(signal.SIGKILL)
+            self.process.wait(timeout)
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
 
 
 def start_azurite(
@@ -107,24 +109,13 @@ def start_azurite(
     ready_timeout: float = 30.0,
 ) -> Azurite:
     """Start Azurite's blob service with its data in `data_dir`; waits until it answers."""
-    if not NODE.exists() or not AZURITE_BLOB.exists():
+    if not installed():
         raise AzuriteError("Azurite is not installed: run `npm ci` (make does this for you)")
     port = port or free_port(host)
-    if port_in_use(port, host):
+    if port_accepts(host, port):
         raise AzuriteError(f"port {port} on {host} is already in use (Azurite blob service)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [
-        str(NODE),
-        str(AZURITE_BLOB),
-        "--blobHost",
-        host,
-        "--blobPort",
-        str(port),
-        "--location",
-        str(data_dir),
-        "--disableTelemetry",
-        "--silent",
-    ]
+    args = command(host, port, data_dir)
     if cert is not None and key is not None:
         args += ["--cert", str(cert), "--key", str(key)]
     if oauth:
@@ -134,9 +125,9 @@ def start_azurite(
         process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=data_dir
         )
-    azurite = Azurite(process, host, port, data_dir, https=cert is not None, log_path=log_path)
+    azurite = Azurite(process, host, port, https=cert is not None)
     deadline = time.monotonic() + ready_timeout
-    while not port_in_use(port, host):
+    while not port_accepts(host, port):
         if process.poll() is not None:
             raise AzuriteError(f"Azurite exited with code {process.returncode}; see {log_path}")
         if time.monotonic() > deadline:

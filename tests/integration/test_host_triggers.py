@@ -30,7 +30,8 @@ import pytest
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from devhost.standins.azurite import API_VERSION, Azurite, free_port, start_azurite
+from devhost.listening import free_port
+from devhost.standins.azurite import API_VERSION, Azurite, start_azurite
 from devhost.standins.host import ncrontab
 from devhost.standins.host.functions import index_functions
 from devhost.standins.host.invoke import EventLoopThread

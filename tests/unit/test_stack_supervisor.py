@@ -15,7 +15,7 @@ import pytest
 from devhost.stack import __main__ as supervisor
 from devhost.stack.children import StackError
 from devhost.stack.restarts import RestartPolicy
-from devhost.stack.state import is_live, read_live_state, this_process, write_state
+from devhost.stack.state import is_live, read_live_state, this_process, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,7 +136,7 @@ def test_stack_json_is_live_only_for_the_process_that_wrote_it(tmp_path: Path) -
     local = tmp_path / ".local"
     assert read_live_state(local) is None  # no file
     state = {**this_process(), "host_url": "http://127.0.0.1:7071"}
-    write_state(local / "stack.json", state)
+    write_json(local / "stack.json", state)
     assert read_live_state(local) == state
     assert [p.name for p in local.iterdir()] == ["stack.json"]  # no temp file left
     assert not is_live({**state, "pid": _dead_pid()})
@@ -180,5 +180,5 @@ def _make_run(variables: list[str], env: dict[str, str]) -> str:
 
 def test_the_state_file_round_trips_as_json(tmp_path: Path) -> None:
     path = tmp_path / "stack.json"
-    write_state(path, {"version": 1, "ports": {"host": 7071}})
+    write_json(path, {"version": 1, "ports": {"host": 7071}})
     assert json.loads(path.read_text()) == {"version": 1, "ports": {"host": 7071}}

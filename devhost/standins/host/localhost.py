@@ -22,13 +22,13 @@ test that drives a function by hand is not raced by the watcher.
 
 Layout:
 
-* ``localhost/functions.py`` indexes *every* function (trigger type, bindings, handler) once;
+* ``functions.py`` indexes *every* function (trigger type, bindings, handler) once;
   ``LocalHost.functions`` is that list.
-* ``localhost/messages.py`` defines ``HostRequest``/``HostResponse`` and the ``Endpoint`` protocol;
+* ``messages.py`` defines ``HostRequest``/``HostResponse`` and the ``Endpoint`` protocol;
   ``LocalHost.add_endpoint`` puts an endpoint before the function routes (the admin API is one).
-* ``localhost/server.py`` is the transport only; ``localhost/router.py`` the function routes.
-* ``localhost/background.py`` plans the blob and timer functions and starts and stops their
-  threads next to the server in :meth:`LocalHost.start` / :meth:`LocalHost.stop`.
+* ``server.py`` is the transport only; ``router.py`` the function routes.
+* ``background.py`` plans the blob and timer functions and starts and stops their threads next
+  to the server in :meth:`LocalHost.start` / :meth:`LocalHost.stop`.
 """
 
 from __future__ import annotations
@@ -37,16 +37,22 @@ import argparse
 import importlib
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
 
 import azure.functions as func
 
-from devhost.listening import bind_error, public_url
+from devhost.listening import (
+    StartStop,
+    bind_error,
+    log_to_stderr,
+    public_url,
+    serve_in_thread,
+    stop_on_signals,
+    wait_until_set,
+)
 from devhost.standins.host.admin import AdminEndpoint
 from devhost.standins.host.background import Background
 from devhost.standins.host.blobs import (
@@ -94,7 +100,7 @@ class HostStartError(Exception):
     """The host cannot start listening; the message is for people and names host and port."""
 
 
-class LocalHost:
+class LocalHost(StartStop):
     """The app's functions run from background threads of this process.
 
     Construction reads the settings file into ``os.environ`` (before the app is imported, so
@@ -201,11 +207,7 @@ class LocalHost:
         except OSError as exc:
             raise HostStartError(bind_error(self.host, self._port, exc)) from exc
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="devhost-http"
-        )
-        self._thread.daemon = True
-        self._thread.start()
+        self._thread = serve_in_thread(server, "devhost-http")
         self._background.start()
         self._log_functions()
         logger.info("local host listening on %s", self.url)
@@ -230,17 +232,6 @@ class LocalHost:
         self._admin.close()
         self._background.stop()
         self._async_loop.stop()
-
-    def __enter__(self) -> LocalHost:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def dispatch(self, request: HostRequest) -> HostResponse:
         """Extra endpoints first, then the function routes; nothing matched is a JSON 404."""
@@ -320,21 +311,10 @@ def _import_app() -> func.FunctionApp:
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 when the host cannot start."""
     args = _parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    log_to_stderr()
     # The Azure SDKs log every outgoing request at INFO: noise next to our one line per request.
     logging.getLogger("azure").setLevel(logging.WARNING)
-    # Installed before starting so a signal that arrives during start-up still stops us cleanly.
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop_requested = stop_on_signals()
     try:
         host = LocalHost(
             host=args.host,
@@ -351,9 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"{READY_PREFIX} url={host.url}", flush=True)
         print("functions:\n" + "\n".join(host.describe()), flush=True)
-        # A timed wait keeps the main thread responsive to signals.
-        while not stop_requested.wait(timeout=0.5):
-            pass
+        wait_until_set(stop_requested)
     finally:
         host.stop()
     logger.info("local host stopped")

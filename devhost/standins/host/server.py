@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import socketserver
 import threading
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from devhost.listening import LocalHttpServer, QuietHandler, loggable_path
 
 from .messages import HostRequest, HostResponse, error_response
 
@@ -39,7 +39,6 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit (1
 IDLE_TIMEOUT_SECONDS = 120.0
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 8 * 1024 * 1024
-_LOGGED_PATH_CHARS = 200
 _HOST_HEADER = re.compile(r"[A-Za-z0-9.\-_]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,20}")
@@ -60,19 +59,12 @@ class ClientGone(Exception):
     """The client closed the connection mid-body: there is nobody left to answer."""
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     """Reads each request on a connection, dispatches it, writes the response."""
 
     server: HttpServer
-    protocol_version = "HTTP/1.1"
     server_version = "wheelvault-localhost"
     timeout = IDLE_TIMEOUT_SECONDS
-    # Headers and body are two writes; with Nagle's algorithm the body would wait for the
-    # client's delayed ACK (~40 ms per keep-alive request, measured). Send both at once.
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return self.server_version  # no Python version in the Server header
 
     def _serve(self) -> None:
         started = time.monotonic()
@@ -218,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_logger.info(
             "%s %s %d %.1fms %s",
             method,
-            _loggable_path(getattr(self, "path", "")),
+            loggable_path(_split_target(getattr(self, "path", ""))[0]),
             response.status,
             (time.monotonic() - started) * 1000,
             response.function or "-",
@@ -236,20 +228,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: :meth:`_send` writes the request line it should (no query string)."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced: http.server's messages quote raw request lines, query strings included."""
 
-
-class HttpServer(ThreadingHTTPServer):
+class HttpServer(LocalHttpServer):
     """A threaded HTTP server that hands every request to ``dispatch``."""
 
-    daemon_threads = True
     request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], dispatch: Dispatch, *, max_body_bytes: int = MAX_BODY_BYTES
     ) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.dispatch = dispatch
         self.max_body_bytes = max_body_bytes
         self.stopping = False
@@ -269,12 +256,6 @@ class HttpServer(ThreadingHTTPServer):
             self._workers = [worker for worker in self._workers if worker.is_alive()]
             self._workers.append(thread)
         thread.start()
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on some networks.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = int(self.server_address[1])
 
     @property
     def authority(self) -> str:
@@ -342,9 +323,3 @@ def _content_length(method: str, response: HostResponse) -> str | None:
     if method == "HEAD":
         return response.header("Content-Length") or str(len(response.body))
     return str(len(response.body))
-
-
-def _loggable_path(target: str) -> str:
-    """The path without query, control characters escaped so a log line stays one line."""
-    path = _split_target(target)[0][:_LOGGED_PATH_CHARS]
-    return "".join(c if c.isprintable() and c != " " else f"\\x{ord(c):02x}" for c in path) or "-"

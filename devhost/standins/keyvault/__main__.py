@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
-from .api import DEFAULT_TENANT_ID, MAX_PAGE_SIZE
+from devhost.listening import log_to_stderr, stop_on_signals, wait_until_set
+
+from .api import MAX_PAGE_SIZE
 from .server import StandinStartError, VaultStandin
 
 EXIT_START_FAILED = 2
@@ -26,28 +25,9 @@ READY_PREFIX = "keyvault-standin ready"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-    # Installed before starting so a signal that arrives during start-up still stops us cleanly.
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
-    standin = VaultStandin(
-        args.data_dir,
-        host=args.host,
-        port=args.port,
-        page_size=args.page_size,
-        tenant_id=args.tenant_id,
-    )
+    log_to_stderr()
+    stop_requested = stop_on_signals()
+    standin = VaultStandin(args.data_dir, host=args.host, port=args.port, page_size=args.page_size)
     try:
         standin.start()
     except StandinStartError as exc:
@@ -55,9 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_START_FAILED
     try:
         print(f"{READY_PREFIX} url={standin.url} ca={standin.ca_path}", flush=True)
-        # A timed wait keeps the main thread responsive to signals on every platform.
-        while not stop_requested.wait(timeout=0.5):
-            pass
+        wait_until_set(stop_requested)
     finally:
         standin.stop()
     logging.getLogger(__name__).info("Key Vault stand-in stopped")
@@ -85,12 +63,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=MAX_PAGE_SIZE,
         help=f"list page size when the client sends no maxresults (1-{MAX_PAGE_SIZE})",
     )
-    parser.add_argument(
-        "--tenant-id",
-        default=DEFAULT_TENANT_ID,
-        help="tenant named in the 401 challenge's authorization URL",
-    )
-    parser.add_argument("--quiet", action="store_true", help="do not log each request")
     return parser.parse_args(argv)
 
 

@@ -31,9 +31,10 @@ from .store import NAME_PATTERN, VERSION_PATTERN, NewVersion, SecretStore, Versi
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000000"
+TENANT_ID = "00000000-0000-0000-0000-000000000000"
 RESOURCE = "https://vault.azure.net"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
+CHALLENGE = f'Bearer authorization="{AUTHORITY_HOST}/{TENANT_ID}", resource="{RESOURCE}"'
 MAX_PAGE_SIZE = 25
 MAX_VALUE_BYTES = 25 * 1024
 MAX_CONTENT_TYPE_CHARS = 255
@@ -110,7 +111,6 @@ class VaultApi:
         store: SecretStore,
         *,
         public_url: str,
-        tenant_id: str = DEFAULT_TENANT_ID,
         page_size: int = MAX_PAGE_SIZE,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -118,9 +118,6 @@ class VaultApi:
         self._store = store
         self._public_url = public_url.rstrip("/")
         self._page_size = page_size
-        self._challenge = (
-            f'Bearer authorization="{AUTHORITY_HOST}/{tenant_id}", resource="{RESOURCE}"'
-        )
         routes: list[tuple[str, dict[str, _Handler]]] = [
             ("/secrets", {"GET": self._list_secrets}),
             ("/secrets/", {"GET": self._list_secrets}),
@@ -164,7 +161,7 @@ class VaultApi:
                         "message": "AKV10000: Request is missing a Bearer or PoP token.",
                     }
                 },
-                {"WWW-Authenticate": self._challenge},
+                {"WWW-Authenticate": CHALLENGE},
             )
         split = urllib.parse.urlsplit(request.target)
         segments = split.path.split("/")[1:] if split.path.startswith("/") else None

@@ -18,20 +18,25 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import socketserver
 import ssl
 import sys
 import threading
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from devhost.listening import bind_error, public_url
+from devhost.listening import (
+    LocalHttpServer,
+    QuietHandler,
+    StartStop,
+    bind_error,
+    loggable_path,
+    public_url,
+    serve_in_thread,
+)
 
-from .api import DEFAULT_TENANT_ID, MAX_PAGE_SIZE, ApiRequest, ApiResponse, VaultApi
+from .api import MAX_PAGE_SIZE, ApiRequest, ApiResponse, VaultApi
 from .certs import TlsFiles, ensure_tls_files, server_ssl_context
 from .store import SecretStore, StoreError
 
@@ -41,7 +46,6 @@ request_logger = logging.getLogger("devhost.standins.keyvault.requests")
 MAX_BODY_BYTES = 1024 * 1024
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 IDLE_TIMEOUT_SECONDS = 60.0
-_LOGGED_PATH_CHARS = 200
 
 
 class StandinStartError(Exception):
@@ -51,19 +55,12 @@ class StandinStartError(Exception):
     """
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(QuietHandler):
     """Reads one request at a time from a TLS connection and hands it to the API."""
 
     server: _TlsHttpServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
     server_version = "wheelvault-keyvault-standin"
     timeout = IDLE_TIMEOUT_SECONDS
-    # Headers and body go out as two small writes; with Nagle's algorithm on, the body waits
-    # for the client's delayed ACK (~40 ms a request). TCP_NODELAY sends both at once.
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return self.server_version  # no Python version in the Server header
 
     # http.server dispatches on these exact method names.
     def do_GET(self) -> None:
@@ -138,16 +135,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = getattr(code, "value", code)
         method = self.command or "-"
-        request_logger.info("%s %s %s", method, _loggable_path(getattr(self, "path", "")), status)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced: http.server's messages quote raw request lines."""
+        path = getattr(self, "path", "").split("?", 1)[0]
+        request_logger.info("%s %s %s", method, loggable_path(path), status)
 
 
-class _TlsHttpServer(ThreadingHTTPServer):
+class _TlsHttpServer(LocalHttpServer):
     """A threaded HTTP server that speaks TLS on each accepted connection."""
 
-    daemon_threads = True
     request_queue_size = 64
 
     def __init__(
@@ -156,7 +150,6 @@ class _TlsHttpServer(ThreadingHTTPServer):
         ssl_context: ssl.SSLContext,
         make_api: Callable[[str], VaultApi],
     ) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._ssl_context = ssl_context
         self._connections: set[ssl.SSLSocket] = set()
         self._connections_lock = threading.Lock()
@@ -167,12 +160,6 @@ class _TlsHttpServer(ThreadingHTTPServer):
         except BaseException:
             self.server_close()
             raise
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would resolve the host's FQDN, which can stall on some networks.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = int(self.server_address[1])
 
     def finish_request(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
@@ -210,7 +197,7 @@ class _TlsHttpServer(ThreadingHTTPServer):
                 pass
 
 
-class VaultStandin:
+class VaultStandin(StartStop):
     """The stand-in served from background threads of the current process.
 
     ``port=0`` picks a free port; read the chosen one from :attr:`url` after :meth:`start`.
@@ -224,13 +211,11 @@ class VaultStandin:
         host: str = "127.0.0.1",
         port: int = 0,
         page_size: int = MAX_PAGE_SIZE,
-        tenant_id: str = DEFAULT_TENANT_ID,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.host = host
         self._port = port
         self._page_size = page_size
-        self._tenant_id = tenant_id
         self._store: SecretStore | None = None
         self._server: _TlsHttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -240,10 +225,6 @@ class VaultStandin:
     def url(self) -> str:
         """The vault URL to give ``SecretClient``, e.g. ``https://127.0.0.1:8443``."""
         return self._running()[0].public_url
-
-    @property
-    def port(self) -> int:
-        return int(self._running()[0].server_address[1])
 
     @property
     def ca_path(self) -> Path:
@@ -267,13 +248,7 @@ class VaultStandin:
             store.close()
             raise
         self._store, self._server = store, server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="keyvault-standin",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(server, "keyvault-standin")
         logger.info("Key Vault stand-in serving %s from %s", server.public_url, self.data_dir)
         return self
 
@@ -290,17 +265,6 @@ class VaultStandin:
         if store is not None:
             store.close()
 
-    def __enter__(self) -> VaultStandin:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def _running(self) -> tuple[_TlsHttpServer, TlsFiles]:
         if self._server is None or self._tls is None:
             raise RuntimeError("the Key Vault stand-in is not running")
@@ -315,20 +279,12 @@ class VaultStandin:
 
     def _bind(self, store: SecretStore, context: ssl.SSLContext) -> _TlsHttpServer:
         def make_api(public_url: str) -> VaultApi:
-            return VaultApi(
-                store, public_url=public_url, tenant_id=self._tenant_id, page_size=self._page_size
-            )
+            return VaultApi(store, public_url=public_url, page_size=self._page_size)
 
         try:
             return _TlsHttpServer((self.host, self._port), context, make_api)
         except OSError as exc:
             raise StandinStartError(bind_error(self.host, self._port, exc)) from exc
-
-
-def _loggable_path(target: str) -> str:
-    """The path without query, with control characters escaped so a log line stays one line."""
-    path = target.split("?", 1)[0][:_LOGGED_PATH_CHARS]
-    return "".join(c if c.isprintable() and c != " " else f"\\x{ord(c):02x}" for c in path) or "-"
 
 
 def _close_quietly(connection: ssl.SSLSocket) -> None:
