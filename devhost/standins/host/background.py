@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from shared.core.clock import iso_z
+
 from .blobs import BLOB_TRIGGER, BlobFunction, BlobOptions, plan_blob
 from .functions import HTTP_TRIGGER, FunctionInfo, FunctionProblem
 from .invoke import EventLoopThread
-from .timers import TIMER_TRIGGER, Clock, TimerFunction, TimerRunner, plan_timer, utc_now
-from .triggers import TriggerConfigError
+from .timers import TIMER_TRIGGER, TimerFunction, TimerRunner, plan_timer
+from .triggers import TriggerConfigError, TriggerRunner
 from .watcher import BlobWatcher
 
 
@@ -33,7 +35,6 @@ class Background:
         *,
         blobs: bool,
         timers: bool,
-        clock: Clock = utc_now,
     ) -> None:
         blob_functions: list[BlobFunction] = []
         timer_functions: list[TimerFunction] = []
@@ -54,7 +55,7 @@ class Background:
                 problems.append(FunctionProblem(info, str(exc)))
         self.problems = tuple(problems)
         self.watchers = tuple(BlobWatcher(f, loop, blob_options) for f in blob_functions)
-        self.timers = tuple(TimerRunner(f, loop, clock=clock) for f in timer_functions)
+        self.timers = tuple(TimerRunner(f, loop) for f in timer_functions)
         self._watching, self._timing = blobs, timers
 
     def start(self) -> None:
@@ -66,7 +67,7 @@ class Background:
 
     def stop(self) -> None:
         """Signal every thread, then wait: stopping takes the slowest one's time, not the sum."""
-        runners: list[TimerRunner | BlobWatcher] = [*self.timers, *self.watchers]
+        runners: list[TriggerRunner] = [*self.timers, *self.watchers]
         for runner in runners:
             runner.request_stop()
         for runner in runners:
@@ -98,4 +99,4 @@ def _admin_hint(info: FunctionInfo) -> str:
 
 
 def _iso(moment: datetime | None) -> str:
-    return "never" if moment is None else moment.isoformat().replace("+00:00", "Z")
+    return "never" if moment is None else iso_z(moment)

@@ -8,7 +8,7 @@ function's binding into a :class:`BlobFunction`: the container and name pattern 
 in Azure) and the connection string from the app setting named by ``connection``. The Blob
 REST version is pinned from ``WHEELVAULT_STORAGE_API_VERSION`` when set, as the app's own
 clients do. :class:`BlobOptions` holds the pacing: poll interval, retry delays (1, 2, 4, 8 s),
-attempts (5), workers, and the quarantine container.
+attempts (5) and the quarantine container; each watcher delivers with :data:`WORKERS` threads.
 """
 
 from __future__ import annotations
@@ -43,17 +43,16 @@ _PARAMETER = re.compile(r"\{([^{}]*)\}")
 
 @dataclass(frozen=True)
 class BlobOptions:
-    """How deliveries are paced: polling, retries, parallelism, where poison goes."""
+    """How deliveries are paced: polling, retries, where poison goes."""
 
     poll_interval: float = POLL_SECONDS
     retry_delays: Sequence[float] = RETRY_DELAYS
     max_attempts: int = MAX_ATTEMPTS
     quarantine_container: str = DEFAULT_QUARANTINE
-    workers: int = WORKERS
 
     def __post_init__(self) -> None:
-        if self.poll_interval <= 0 or self.max_attempts < 1 or self.workers < 1:
-            raise ValueError("poll_interval must be > 0, max_attempts and workers >= 1")
+        if self.poll_interval <= 0 or self.max_attempts < 1:
+            raise ValueError("poll_interval must be > 0, max_attempts >= 1")
         if any(delay < 0 for delay in self.retry_delays):
             raise ValueError("retry delays cannot be negative")
         if not CONTAINER_NAME.fullmatch(self.quarantine_container):

@@ -14,12 +14,13 @@ or a clock that jumps still runs the function promptly when it wakes.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import azure.functions as func
+
+from shared.core.clock import iso_z, utc_now
 
 from . import ncrontab
 from .functions import FunctionInfo
@@ -27,6 +28,7 @@ from .invoke import EventLoopThread
 from .triggers import (
     Outcome,
     TriggerConfigError,
+    TriggerRunner,
     call_function,
     check_single_binding,
     failed,
@@ -41,10 +43,6 @@ PAST_DUE_AFTER_SECONDS = 1.0
 MAX_SLEEP_SECONDS = 0.5
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def plan_timer(info: FunctionInfo, environ: Mapping[str, str]) -> TimerFunction:
     return TimerFunction(info, arg_name, schedule, bool(info.trigger.get("runOnStartup", False)))
 
 
-class TimerRunner:
+class TimerRunner(TriggerRunner):
     """Runs one timer function on schedule (after :meth:`start`) or now (:meth:`run_now`)."""
 
     def __init__(
@@ -85,44 +83,22 @@ class TimerRunner:
         loop: EventLoopThread,
         *,
         clock: Clock = utc_now,
-        past_due_after: float = PAST_DUE_AFTER_SECONDS,
         max_sleep: float = MAX_SLEEP_SECONDS,
     ) -> None:
+        name = function.name
+        super().__init__(f"devhost-timer-{name}", f"the timer of {name}")
         self.function = function
         self._loop = loop
         self._clock = clock
-        self._past_due_after = past_due_after
         self._max_sleep = max_sleep
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last: datetime | None = None
 
     def next_occurrence(self) -> datetime | None:
         return self.function.schedule.next_after(self._clock())
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"the timer of {self.function.name} is already running")
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"devhost-timer-{self.function.name}", daemon=True
-        )
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Ask the thread to end without waiting for it (:meth:`stop` waits)."""
-        self._stop.set()
-
-    def stop(self) -> None:
-        """Stop scheduling; a run in progress finishes first (the thread is joined)."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join()
-
-    def run_now(self, trigger: str = "admin") -> Outcome:
+    def run_now(self) -> Outcome:
         """One run outside the schedule, never past due (the admin API's run)."""
-        return self._invoke(trigger, scheduled=None, past_due=False)
+        return self._invoke("admin", scheduled=None, past_due=False)
 
     def _run(self) -> None:
         if self.function.run_on_startup:
@@ -130,7 +106,7 @@ class TimerRunner:
         due = self.function.schedule.next_after(self._clock())
         while due is not None and self._sleep_until(due):
             late = (self._clock() - due).total_seconds()
-            self._invoke("timer", scheduled=due, past_due=late > self._past_due_after)
+            self._invoke("timer", scheduled=due, past_due=late > PAST_DUE_AFTER_SECONDS)
             self._last = due
             due = self.function.schedule.next_after(max(self._clock(), due))
         if due is None:
@@ -145,19 +121,15 @@ class TimerRunner:
 
     def _invoke(self, trigger: str, *, scheduled: datetime | None, past_due: bool) -> Outcome:
         now = self._clock()
-        status = {"LastUpdated": _iso(now)}
+        status = {"LastUpdated": iso_z(now)}
         following = self.function.schedule.next_after(scheduled or now)
         if following is not None:
-            status["Next"] = _iso(following)
+            status["Next"] = iso_z(following)
         if self._last is not None:
-            status["Last"] = _iso(self._last)
+            status["Last"] = iso_z(self._last)
         request = func.timer.TimerRequest(
             past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
         )
         outcome = call_function(self.function.info, self.function.arg_name, request, self._loop)
         log_invocation(self.function.name, trigger, outcome, failed(outcome))
         return outcome
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

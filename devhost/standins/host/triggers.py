@@ -1,4 +1,5 @@
-"""What blob and timer functions share: settings in bindings, checks, invocation and its log.
+"""What blob and timer functions share: settings in bindings, checks, their thread, invocation
+and its log.
 
 Binding values may name app settings as ``%NAME%`` (the timer's schedule does); the host
 resolves them from the environment once, at start-up, and a missing one puts that function in
@@ -19,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +76,44 @@ def check_single_binding(info: FunctionInfo) -> str:
         if required and parameter.name != arg_name:
             raise TriggerConfigError(f"parameter {parameter.name!r} has no binding to fill it")
     return arg_name
+
+
+class TriggerRunner:
+    """The one thread that runs a trigger function by itself: polling, or waiting for its time.
+
+    :meth:`request_stop` asks the thread to end, :meth:`stop` also waits for it; Background
+    asks every runner first, so stopping takes the slowest one's time, not the sum.
+    """
+
+    def __init__(self, thread_name: str, description: str) -> None:
+        self._thread_name, self._description = thread_name, description
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"{self._description} is already running")
+        self._stop.clear()
+        self._prepare()
+        self._thread = threading.Thread(target=self._run, name=self._thread_name, daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the thread to end without waiting for it (:meth:`stop` waits)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Ask the thread to end and wait: a run in progress finishes first."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+
+    def _prepare(self) -> None:
+        """What the thread needs before it starts (nothing, unless a runner says otherwise)."""
+
+    def _run(self) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import base64
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,10 +35,10 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient
 
-from .blobs import BlobFunction, BlobOptions
+from .blobs import WORKERS, BlobFunction, BlobOptions
 from .invoke import EventLoopThread
 from .quarantine import Failure, quarantine_blob
-from .triggers import Outcome, call_function, failed, log_invocation
+from .triggers import Outcome, TriggerRunner, call_function, failed, log_invocation
 
 logger = logging.getLogger("devhost.host")
 
@@ -86,55 +85,34 @@ class _Delivery:
     storage_errors: int = 0
 
 
-class BlobWatcher:
+class BlobWatcher(TriggerRunner):
     """Delivers the blobs of one function's container: poll thread plus a worker pool."""
 
-    def __init__(
-        self,
-        function: BlobFunction,
-        loop: EventLoopThread,
-        options: BlobOptions | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, function: BlobFunction, loop: EventLoopThread, options: BlobOptions) -> None:
+        name = function.name
+        super().__init__(f"devhost-watch-{name}", f"the watcher of {name}")
         self.function = function
-        self.options = options or BlobOptions()
+        self.options = options
         self._loop = loop
-        self._clock = clock
         self._lock = threading.Lock()
         self._pending: dict[BlobKey, _Delivery] = {}
         self._done: set[BlobKey] = set()
         self._service: BlobServiceClient | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._failed_polls = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"the watcher of {self.function.name} is already running")
-        self._stop.clear()
+    def _prepare(self) -> None:
+        """The workers, before the poll thread that hands them deliveries."""
         self._pool = ThreadPoolExecutor(
-            self.options.workers, thread_name_prefix=f"devhost-blob-{self.function.name}"
+            WORKERS, thread_name_prefix=f"devhost-blob-{self.function.name}"
         )
-        self._thread = threading.Thread(
-            target=self._run, name=f"devhost-watch-{self.function.name}", daemon=True
-        )
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Ask the thread to end without waiting for it (:meth:`stop` waits)."""
-        self._stop.set()
 
     def stop(self) -> None:
         """Stop polling, let running deliveries finish, drop queued ones (kept for next time)."""
-        self._stop.set()
-        thread, pool = self._thread, self._pool
-        self._thread = self._pool = None
-        if thread is not None:
-            thread.join()
+        super().stop()
+        pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
@@ -182,7 +160,7 @@ class BlobWatcher:
 
     def _due(self, keys: list[BlobKey]) -> list[tuple[BlobKey, _Delivery]]:
         """The listed blobs to deliver now, marked running; forgets blobs no longer listed."""
-        now, due = self._clock(), []
+        now, due = time.monotonic(), []
         with self._lock:
             present = set(keys)
             self._done &= present
@@ -232,7 +210,7 @@ class BlobWatcher:
                 _storage_error(exc),
                 STORAGE_RETRY_SECONDS,
             )
-            delivery.retry_at = self._clock() + STORAGE_RETRY_SECONDS
+            delivery.retry_at = time.monotonic() + STORAGE_RETRY_SECONDS
         finally:
             self._finish(key, delivery, done=done)
 
@@ -244,7 +222,7 @@ class BlobWatcher:
         delivery.last_error = outcome.error
         limit = self.options.max_attempts
         if delivery.attempts < limit:
-            delivery.retry_at = self._clock() + self.options.delay_after(delivery.attempts)
+            delivery.retry_at = time.monotonic() + self.options.delay_after(delivery.attempts)
             result = f"failed: {outcome.error}; retrying {delivery.attempts + 1} of {limit}"
             log_invocation(self.function.name, "blob", outcome, result, blob=blob.path)
             return False

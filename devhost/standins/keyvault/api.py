@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from . import bundles
 from .errors import VaultError, bad_parameter, secret_disabled, secret_not_found
-from .store import NAME_PATTERN, VERSION_PATTERN, NewVersion, SecretStore, VersionChanges
+from .store import NAME_PATTERN, VERSION_PATTERN, SecretStore, VersionProperties
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class VaultApi:
 
     def _set_secret(self, call: _Call) -> ApiResponse:
         name = call.name()
-        view = self._store.set_secret(name, _parse_set_body(call.body))
+        view = self._store.set_secret(name, *_parse_set_body(call.body))
         return ApiResponse(200, bundles.secret_bundle(call.base_url, view, include_value=True))
 
     def _get_secret(self, call: _Call) -> ApiResponse:
@@ -214,7 +214,7 @@ class VaultApi:
     def _update(self, call: _Call) -> ApiResponse:
         name = call.name()
         version = call.version(name)
-        view = self._store.update_secret(name, version, _parse_update_body(call.body))
+        view = self._store.update_secret(name, version, _properties(_json_object(call.body)))
         return ApiResponse(200, bundles.secret_bundle(call.base_url, view, include_value=False))
 
     def _list_secrets(self, call: _Call) -> ApiResponse:
@@ -328,28 +328,20 @@ def _has_bearer_token(authorization: str | None) -> bool:
 # Error messages name the offending property only; they never quote the body.
 
 
-def _parse_set_body(body: bytes) -> NewVersion:
+def _parse_set_body(body: bytes) -> tuple[str, VersionProperties]:
     data = _json_object(body)
     value = data.get("value")
     if not isinstance(value, str):
         raise bad_parameter("Property 'value' is required and must be a string.")
     if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
         raise bad_parameter(f"Property 'value' exceeds {MAX_VALUE_BYTES} bytes.")
-    enabled, not_before, expires = _attributes(data.get("attributes"))
-    return NewVersion(
-        value=value,
-        content_type=_content_type(data.get("contentType")),
-        tags=_tags(data.get("tags")),
-        enabled=enabled,
-        not_before=not_before,
-        expires=expires,
-    )
+    return value, _properties(data)
 
 
-def _parse_update_body(body: bytes) -> VersionChanges:
-    data = _json_object(body)
+def _properties(data: Mapping[str, Any]) -> VersionProperties:
+    """What a set or update body says about the version, besides its value."""
     enabled, not_before, expires = _attributes(data.get("attributes"))
-    return VersionChanges(
+    return VersionProperties(
         content_type=_content_type(data.get("contentType")),
         tags=_tags(data.get("tags")),
         enabled=enabled,

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -70,20 +70,12 @@ class SecretVersion:
 
 
 @dataclass(frozen=True)
-class NewVersion:
-    """What a set request asks for; ``enabled=None`` means the Key Vault default (enabled)."""
+class VersionProperties:
+    """The properties a set or an update request names; ``None`` means not named.
 
-    value: str
-    content_type: str | None = None
-    tags: Mapping[str, str] | None = None
-    enabled: bool | None = None
-    not_before: int | None = None
-    expires: int | None = None
-
-
-@dataclass(frozen=True)
-class VersionChanges:
-    """What an update request asks for; ``None`` leaves a property unchanged, as in Key Vault."""
+    A set then takes Key Vault's default (enabled, nothing else); an update leaves the property
+    unchanged, as Key Vault does.
+    """
 
     content_type: str | None = None
     tags: Mapping[str, str] | None = None
@@ -142,19 +134,18 @@ class _Deleted:
 class SecretStore:
     """Thread-safe, persistent secret state for one data dir. Use :meth:`open` and :meth:`close`."""
 
-    def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, data_dir: Path) -> None:
         self._data_dir = data_dir
         self._state_path = data_dir / STATE_FILE
-        self._clock = clock
         self._lock = threading.Lock()
         self._active: dict[str, _Secret] = {}
         self._deleted: dict[str, _Deleted] = {}
         self._lock_file: IO[str] | None = None
 
     @classmethod
-    def open(cls, data_dir: Path, *, clock: Callable[[], float] = time.time) -> SecretStore:
+    def open(cls, data_dir: Path) -> SecretStore:
         """Lock ``data_dir`` for this process and load its state (an empty vault if none yet)."""
-        store = cls(data_dir, clock=clock)
+        store = cls(data_dir)
         ensure_private_dir(data_dir)
         store._acquire_dir_lock()
         try:
@@ -172,7 +163,7 @@ class SecretStore:
 
     # -- active secrets -------------------------------------------------------------------
 
-    def set_secret(self, name: str, new: NewVersion) -> SecretView:
+    def set_secret(self, name: str, value: str, new: VersionProperties) -> SecretView:
         """Create a new version (and the secret itself if needed); 409 if the name is deleted."""
         with self._locked() as now:
             key = name.lower()
@@ -180,7 +171,7 @@ class SecretStore:
                 raise deleted_name_conflict(self._deleted[key].secret.name)
             version = SecretVersion(
                 version=uuid.uuid4().hex,
-                value=new.value,
+                value=value,
                 content_type=new.content_type,
                 tags=dict(new.tags) if new.tags is not None else None,
                 enabled=True if new.enabled is None else new.enabled,
@@ -200,7 +191,9 @@ class SecretStore:
             secret, index = self._find(name, version)
             return SecretView(secret.name, secret.versions[index])
 
-    def update_secret(self, name: str, version: str | None, changes: VersionChanges) -> SecretView:
+    def update_secret(
+        self, name: str, version: str | None, changes: VersionProperties
+    ) -> SecretView:
         """Change the properties of one version (the latest when ``version`` is empty)."""
         with self._locked() as now:
             secret, index = self._find(name, version)
@@ -285,7 +278,7 @@ class SecretStore:
     def _locked(self) -> Iterator[int]:
         """Hold the state lock and yield "now", first dropping deleted secrets due for purge."""
         with self._lock:
-            now = int(self._clock())
+            now = int(time.time())  # Key Vault's attributes are unix seconds
             expired = [k for k, d in self._deleted.items() if d.scheduled_purge_date <= now]
             for key in expired:
                 del self._deleted[key]
