@@ -13,6 +13,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import re
 import signal
 import socket
 import socketserver
@@ -24,6 +25,8 @@ from typing import Any, Self
 
 LOOPBACK = "127.0.0.1"
 _LOGGED_PATH_CHARS = 200
+# What a Host header may look like before it is trusted to build URLs: name or [IPv6], port.
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9.\-_]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 # -- ports --------------------------------------------------------------------------------------
@@ -130,6 +133,12 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: http.server's messages quote raw request lines, query strings included."""
+
+
+def trusted_host(header: str | None) -> str | None:
+    """The Host header a client sent, if it is safe to build URLs from (the URLs a function
+    sees, the vault's secret ids); otherwise None, and the server uses its own address."""
+    return header if header and _HOST_HEADER.fullmatch(header) else None
 
 
 def loggable_path(path: str) -> str:

@@ -61,6 +61,9 @@ from shared.settings import Settings, describe
 
 T = TypeVar("T")
 
+READY_TIMEOUT = 60.0  # seconds for a child to answer after it started
+STOP_TIMEOUT = 10.0  # seconds for a child to exit after SIGTERM, before SIGKILL
+
 VAULT_READY_LINE = re.compile(rf"^{re.escape(VAULT_READY)} url=(?P<url>\S+) ca=(?P<ca>.+)$", re.M)
 HOST_READY_LINE = re.compile(rf"^{re.escape(HOST_READY)} url=(?P<url>\S+)$", re.M)
 PORT_USERS = {
@@ -83,15 +86,11 @@ class Stack(StartStop):
         root: Path = REPO_ROOT,
         *,
         ports: Ports = DEFAULT_PORTS,
-        ready_timeout: float = 60.0,
-        stop_timeout: float = 10.0,
         cancel: threading.Event | None = None,
     ) -> None:
         self.paths = StackPaths(root.resolve())
         self.requested_ports = ports
         self.ports = ports
-        self.ready_timeout = ready_timeout
-        self.stop_timeout = stop_timeout
         self.cancel = cancel or threading.Event()
         self.children: dict[str, Child] = {}
         self.tokens: dict[str, LocalToken] = {}
@@ -110,15 +109,15 @@ class Stack(StartStop):
 
     @property
     def storage_connection_string(self) -> str:
-        return self._endpoints.storage
+        return _running(self.endpoints).storage
 
     @property
     def vault_url(self) -> str:
-        return self._endpoints.vault_url
+        return _running(self.endpoints).vault_url
 
     @property
     def vault_ca(self) -> Path:
-        return self._endpoints.vault_ca
+        return _running(self.endpoints).vault_ca
 
     @property
     def reader_token(self) -> str | None:
@@ -159,17 +158,17 @@ class Stack(StartStop):
         """Host first (it uses the others while finishing requests), then the rest; idempotent.
 
         Returns what went wrong while stopping, one line per child that did not exit 0 (killed
-        after `stop_timeout`, say): it may not have saved its state, which is worth a warning.
+        after STOP_TIMEOUT, say): it may not have saved its state, which is worth a warning.
         """
         running = [child for child in self.children.values() if not child.exited()]
         host = self.children.get("host")
         if host is not None:
-            host.stop(self.stop_timeout)
+            host.stop(STOP_TIMEOUT)
         others = [child for name, child in self.children.items() if name != "host"]
         for child in others:  # both at once: each waits only for itself
             child.terminate()
         for child in others:
-            child.stop(self.stop_timeout)
+            child.stop(STOP_TIMEOUT)
         if self.children:  # only then did this stack write these files (not a rival's)
             self.paths.state.unlink(missing_ok=True)
             self.paths.pids.unlink(missing_ok=True)
@@ -193,7 +192,7 @@ class Stack(StartStop):
         try:
             self._restart(name)
         except BaseException:
-            self.children[name].stop(self.stop_timeout)
+            self.children[name].stop(STOP_TIMEOUT)
             raise
         self._write_state()
         return self.children[name]
@@ -208,12 +207,6 @@ class Stack(StartStop):
         """The value, or None before start-up or when the token has no usable version."""
         token = self.tokens.get(name)
         return token.value if token is not None else None
-
-    @property
-    def _endpoints(self) -> Endpoints:
-        if self.endpoints is None:
-            raise RuntimeError("the stack is not running")
-        return self.endpoints
 
     def _start(self) -> None:
         if self.children:
@@ -247,7 +240,7 @@ class Stack(StartStop):
 
     def _restart(self, name: str) -> None:
         old = self.children[name]
-        old.stop(self.stop_timeout)  # reaps it, and kills anything it left in its group
+        old.stop(STOP_TIMEOUT)  # reaps it, and kills anything it left in its group
         port = {"azurite": self.ports.blob, "keyvault": self.ports.vault, "host": self.ports.host}
         if not _port_free(port[name]):
             raise StackError(f"port {port[name]} is no longer free (something else took it)")
@@ -255,12 +248,12 @@ class Stack(StartStop):
         if name == "azurite":
             self._wait_azurite(self._spawn_azurite(env))
             # Azurite saves its metadata every 5 s: a kill may have lost a new container.
-            ensure_containers(self._settings, self.cancel)
+            ensure_containers(_running(self.settings), self.cancel)
         elif name == "keyvault":
             found = self._wait_vault(self._spawn_vault(env))
             if found["url"] != self.vault_url:
                 raise StackError(f"the vault came back at {found['url']}, not {self.vault_url}")
-            self.tokens = ensure_tokens(self._settings, self.cancel)
+            self.tokens = ensure_tokens(_running(self.settings), self.cancel)
         else:
             self._wait_host(self._spawn_host(env))
 
@@ -274,12 +267,6 @@ class Stack(StartStop):
         self._wait(host, ready_line(host, HOST_READY_LINE), "ready")
         self._wait(host, self._healthy, "healthy (GET /health answering 200)")
 
-    @property
-    def _settings(self) -> Settings:
-        if self.settings is None:
-            raise RuntimeError("the stack is not running")
-        return self.settings
-
     def _write_state(self) -> None:
         """`.local/stack.json` (see state.py): what the `wheelvault` command needs to find us."""
         state = {
@@ -291,7 +278,7 @@ class Stack(StartStop):
             "storage_api_version": API_VERSION,
             "vault_url": self.vault_url,
             "vault_ca": str(self.vault_ca.resolve()),
-            "ports": {"blob": self.ports.blob, "vault": self.ports.vault, "host": self.ports.host},
+            "ports": dataclasses.asdict(self.ports),
             "started_at": self.ready_at,
         }
         write_json(self.paths.state, state)
@@ -334,7 +321,7 @@ class Stack(StartStop):
             raise StackError(str(error)) from None
 
     def _wait(self, child: Child, probe: Callable[[], T | None], what: str) -> T:
-        return wait_for(child, probe, what=what, timeout=self.ready_timeout, cancel=self.cancel)
+        return wait_for(child, probe, what=what, timeout=READY_TIMEOUT, cancel=self.cancel)
 
     def _spawn(self, name: str, title: str, args: list[str], env: dict[str, str]) -> Child:
         child = spawn(name, title, args, log_path=self.paths.log(name), cwd=REPO_ROOT, env=env)
@@ -367,6 +354,13 @@ class Stack(StartStop):
 
     def _healthy(self) -> bool | None:
         return True if _get_status(f"{self.public_url}/health") == 200 else None
+
+
+def _running(value: T | None) -> T:
+    """What only a running stack has (its endpoints, its settings)."""
+    if value is None:
+        raise RuntimeError("the stack is not running")
+    return value
 
 
 def _supervisor_of(paths: StackPaths) -> str:

@@ -322,8 +322,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings=args.settings,
             blob_triggers=not (args.no_triggers or args.no_blob_triggers),
             timer_triggers=not (args.no_triggers or args.no_timers),
-            poll_interval=args.poll_interval,
-            quarantine_container=args.quarantine_container,
         ).start()
     except (HostStartError, SettingsFileError, HostConfigError) as exc:
         print(f"wheelvault host: error: {exc}", file=sys.stderr, flush=True)
@@ -358,28 +356,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-blob-triggers", action="store_true", help="do not watch blobs")
     parser.add_argument("--no-timers", action="store_true", help="do not run timers")
-    parser.add_argument(
-        "--poll-interval",
-        type=_positive_seconds,
-        default=POLL_SECONDS,
-        help=f"seconds between listings of a watched container (default {POLL_SECONDS})",
-    )
-    parser.add_argument(
-        "--quarantine-container",
-        default=DEFAULT_QUARANTINE,
-        help=f"where blobs whose function kept failing go (default {DEFAULT_QUARANTINE})",
-    )
     return parser.parse_args(argv)
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 60 seconds")
-    return value
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from devhost.listening import LocalHttpServer, QuietHandler, loggable_path
+from devhost.listening import LocalHttpServer, QuietHandler, loggable_path, trusted_host
 
 from .messages import HostRequest, HostResponse, error_response
 
@@ -39,7 +39,6 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit (1
 IDLE_TIMEOUT_SECONDS = 120.0
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 8 * 1024 * 1024
-_HOST_HEADER = re.compile(r"[A-Za-z0-9.\-_]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _MAX_TRAILER_LINES = 100
@@ -180,10 +179,8 @@ class _Handler(QuietHandler):
             pass
 
     def _base_url(self) -> str:
-        host = self.headers.get("Host", "").strip()
-        if not _HOST_HEADER.fullmatch(host):
-            host = self.server.authority
-        return f"http://{host}"
+        host = trusted_host(self.headers.get("Host", "").strip())
+        return f"http://{host or self.server.authority}"
 
     def _send(self, response: HostResponse, started: float) -> None:
         """Write the response; the log line comes first, so a client that has read a response

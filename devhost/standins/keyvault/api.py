@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from devhost.listening import trusted_host
+
 from . import bundles
 from .errors import VaultError, bad_parameter, secret_disabled, secret_not_found
 from .store import NAME_PATTERN, VERSION_PATTERN, SecretStore, VersionProperties
@@ -44,8 +46,6 @@ MAX_TAG_VALUE_CHARS = 256
 _MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z, the last time datetime can hold
 
 _SKIP_TOKEN = re.compile(r"[0-9a-z-]{1,127}")
-# What a Host header may look like before it is trusted to build ids: name or [IPv6], port.
-_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _T = TypeVar("_T")
 
 
@@ -193,9 +193,8 @@ class VaultApi:
 
     def _base_url(self, host: str | None) -> str:
         """Ids use the authority the client addressed, like Key Vault's vault URL."""
-        if host and _HOST_HEADER.fullmatch(host):
-            return f"https://{host}"
-        return self._public_url
+        trusted = trusted_host(host)
+        return f"https://{trusted}" if trusted else self._public_url
 
     # -- secrets ------------------------------------------------------------------------------
 

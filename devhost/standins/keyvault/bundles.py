@@ -28,40 +28,43 @@ def secret_item(base_url: str, view: SecretView, *, versioned: bool) -> dict[str
     if versioned:
         item_id = version_id(base_url, view.name, view.version.version)
     else:
-        item_id = f"{base_url}/secrets/{view.name}"
+        item_id = secret_id(base_url, view.name)
     return {"id": item_id, **_properties(view.version)}
 
 
 def deleted_bundle(base_url: str, view: DeletedSecretView) -> dict[str, Any]:
     """A ``DeletedSecretBundle`` (delete and get-deleted): the latest version plus deletion info."""
-    return {
-        "recoveryId": recovery_id(base_url, view.name),
-        "deletedDate": view.deleted_date,
-        "scheduledPurgeDate": view.scheduled_purge_date,
-        "id": version_id(base_url, view.name, view.latest.version),
-        **_properties(view.latest),
-    }
+    return _deleted(base_url, view, version_id(base_url, view.name, view.latest.version))
 
 
 def deleted_item(base_url: str, view: DeletedSecretView) -> dict[str, Any]:
     """A ``DeletedSecretItem`` for the deleted-secrets list (id without version)."""
-    return {
-        "recoveryId": recovery_id(base_url, view.name),
-        "deletedDate": view.deleted_date,
-        "scheduledPurgeDate": view.scheduled_purge_date,
-        "id": f"{base_url}/secrets/{view.name}",
-        **_properties(view.latest),
-    }
+    return _deleted(base_url, view, secret_id(base_url, view.name))
+
+
+def secret_id(base_url: str, name: str) -> str:
+    """The identifier of a secret, whichever its latest version."""
+    return f"{base_url}/secrets/{name}"
 
 
 def version_id(base_url: str, name: str, version: str) -> str:
     """The full secret identifier of one version."""
-    return f"{base_url}/secrets/{name}/{version}"
+    return f"{secret_id(base_url, name)}/{version}"
 
 
 def recovery_id(base_url: str, name: str) -> str:
     """Where a soft-deleted secret lives until it is purged or recovered."""
     return f"{base_url}/deletedsecrets/{name}"
+
+
+def _deleted(base_url: str, view: DeletedSecretView, item_id: str) -> dict[str, Any]:
+    return {
+        "recoveryId": recovery_id(base_url, view.name),
+        "deletedDate": view.deleted_date,
+        "scheduledPurgeDate": view.scheduled_purge_date,
+        "id": item_id,
+        **_properties(view.latest),
+    }
 
 
 def _properties(version: SecretVersion) -> dict[str, Any]:
