@@ -9,10 +9,10 @@ process on a free loopback port, through the real `SecretClient` over HTTPS. Mea
 - refusals with the warm verifier: a malformed token (bad checksum; must never reach the vault),
   a well-formed token with a known name but a wrong secret, and one with an unknown name; then a
   new unknown name on every call (each one a vault read: what a flood of made-up names costs).
-- cold verify: the same call with `cache_seconds=0`, the cache dropped (untimed) before each
-  sample, so every call lists the token's versions and reads their values (p50/p99 in ms). The
-  verifier keeps a fresh entry for 0.5 s even with `cache_seconds=0`, so without that drop
-  back-to-back calls would not reach the vault; the run reports how many requests they make.
+- cold verify: the same call with `cache_seconds=0`, each sample on a new verifier (made
+  untimed), so every call lists the token's versions and reads their values (p50/p99 in ms). A
+  verifier keeps a fresh entry for 0.5 s even with `cache_seconds=0`, so back-to-back calls on
+  one verifier would not reach the vault; the run reports how many requests they make.
 - rotation: tokens created with rotate-after P30D and overlap P7D, then with the clock moved
   30 days and 1 hour ahead one `rotate_due()` run (every token rotates) and a second one (nothing
   to do), in seconds, with vault requests per token for each.
@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,10 @@ from azure.keyvault.secrets import SecretClient
 from bench.common import RequestCounter, basic_header, positive, summary
 from devhost.standins.keyvault import LocalVaultCredential, VaultStandin
 from shared.adapters.secretstore import SecretStore
+from shared.core.clock import utc_now
 from shared.core.tokens import ALPHABET, Policy, Scope, new_token, secret_name, token_name
-from shared.services.tokens import Tokens, TokenVerifier
+from shared.services.tokens import Tokens
+from shared.services.verifier import TokenVerifier
 
 RESULTS = Path(__file__).parent / "results" / "tokens.json"
 PUBLIC_URL = "https://pkgs.example.com"
@@ -67,7 +69,7 @@ class Clock:
     """Starts at the real time (the vault stamps versions with it) and moves only when told."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC)
+        self.now = utc_now()
 
     def __call__(self) -> datetime:
         return self.now
@@ -167,16 +169,18 @@ def measure_refusals(
     return found
 
 
+def cold_verifier(store: SecretStore) -> TokenVerifier:
+    """A verifier with nothing cached: its first call for a name must read the vault."""
+    return TokenVerifier(store, cache_seconds=0)
+
+
 def measure_cold(
     store: SecretStore, counter: RequestCounter, header: str, samples: int
 ) -> dict[str, Any]:
-    # Every sample forgets the cache, so each is a "new name" to the verifier: lift its budget
-    # for new names, which would otherwise (rightly) stop the reads after a burst.
-    verifier = TokenVerifier(store, cache_seconds=0, new_name_burst=1e9)
     timings: list[int] = []
     requests: list[int] = []
     for i in range(samples):
-        verifier.forget()  # untimed: the next call must read the vault
+        verifier = cold_verifier(store)  # untimed: the call below must read the vault
         before = counter.count
         started = time.perf_counter_ns()
         got = verifier.verify(header, Scope.READ)
@@ -184,8 +188,8 @@ def measure_cold(
         requests.append(counter.count - before)
         if got != READER:
             raise RuntimeError(f"cold verify: call {i} returned {got!r}")
-    # Without the drop: consecutive calls within 0.5 s share one read despite cache_seconds=0.
-    verifier.forget()
+    # One verifier: consecutive calls within 0.5 s share one read despite cache_seconds=0.
+    verifier = cold_verifier(store)
     before = counter.count
     for _ in range(BACK_TO_BACK_CALLS):
         if verifier.verify(header, Scope.READ) != READER:
@@ -294,7 +298,7 @@ def run(warm_samples: int, cold_samples: int, token_count: int, out: Path) -> di
         baseline = vault_baseline(store, runs=min(20, cold_samples))
     result = {
         "benchmark": "tokens",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": utc_now().isoformat(timespec="seconds"),
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),

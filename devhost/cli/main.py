@@ -33,12 +33,13 @@ from pydantic import ValidationError
 
 from devhost.cli.index import TOKEN_ENV, IndexCliError, run_index_command
 from devhost.stack.state import is_live
+from devhost.standins.keyvault.credential import LocalVaultCredential
 from shared.adapters.blobstore import blob_endpoint, unreachable
 from shared.adapters.secretstore import SecretStore, VaultUnavailable, secret_client_from_settings
 from shared.core.errors import NotFound
 from shared.core.redact import redact_text, redact_url
-from shared.core.tokens import DEFAULT_OVERLAP, DEFAULT_ROTATE_AFTER, Policy, Scope
-from shared.services.tokens import TokenError, Tokens
+from shared.core.tokens import DEFAULT_OVERLAP, DEFAULT_ROTATE_AFTER, Policy, Scope, TokenError
+from shared.services.tokens import Tokens
 from shared.settings import Settings, SettingsError, describe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -498,7 +499,9 @@ def _local_token(target: Target, name: str) -> str:
         raise CliError(f"{target.why_no_vault}, and {TOKEN_ENV} is not set (or pass --token)")
     settings = target.settings
     try:
-        with secret_client_from_settings(settings) as client:
+        with secret_client_from_settings(
+            settings, local_credential=LocalVaultCredential()
+        ) as client:
             return Tokens(SecretStore(client), public_url=settings.public_url).show(name)
     except (TokenError, SettingsError, AzureError, OSError) as error:
         why = (
@@ -565,7 +568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_index_command(
                 args, settings, target.front_door, lambda name: _local_token(target, name)
             )
-        with secret_client_from_settings(settings) as client:
+        with secret_client_from_settings(
+            settings, local_credential=LocalVaultCredential()
+        ) as client:
             tokens = Tokens(SecretStore(client), public_url=settings.public_url)
             run_token(args, tokens)
     except (CliError, TokenError, SettingsError, IndexCliError, NotFound, ValueError) as error:

@@ -18,11 +18,12 @@ from typing import TypeVar
 from azure.core.exceptions import AzureError
 
 from devhost.stack.children import Cancelled, StackError
+from devhost.standins.keyvault.credential import LocalVaultCredential
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
 from shared.adapters.secretstore import SecretStore, secret_client_from_settings
 from shared.core import layout
-from shared.core.tokens import Policy, Scope, secret_name
-from shared.services.tokens import TokenError, Tokens
+from shared.core.tokens import Policy, Scope, TokenError, secret_name
+from shared.services.tokens import Tokens
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ def ensure_containers(settings: Settings, cancel: threading.Event) -> None:
 
 def ensure_tokens(settings: Settings, cancel: threading.Event) -> dict[str, LocalToken]:
     """The local reader and publisher tokens, created on the first run only."""
-    with secret_client_from_settings(settings) as client:
+    with secret_client_from_settings(settings, local_credential=LocalVaultCredential()) as client:
         tokens = Tokens(SecretStore(client), public_url=settings.public_url)
         return {
             name: retrying(

@@ -56,7 +56,7 @@ from devhost.standins.host.localhost import READY_PREFIX as HOST_READY
 from devhost.standins.host.settings import SettingsFileError, read_values
 from devhost.standins.keyvault.__main__ import READY_PREFIX as VAULT_READY
 from shared.core.clock import iso_z, utc_now
-from shared.services.tokens import index_url
+from shared.core.tokens import index_url
 from shared.settings import Settings, describe
 
 T = TypeVar("T")

@@ -1,8 +1,8 @@
 """Key Vault secrets behind a small interface: versions, values, writes, property updates.
 
 The real `SecretClient` is used everywhere; locally it talks to the Key Vault stand-in in
-devhost/ over HTTPS (its own CA) with a placeholder bearer token, in Azure to Key Vault with the
-function's managed identity. Nothing here ever logs a secret value.
+devhost/ over HTTPS (its own CA) with the placeholder credential devhost supplies, in Azure to
+Key Vault with the function's managed identity. Nothing here ever logs a secret value.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline.policies import RetryPolicy
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
@@ -36,6 +36,11 @@ thus fails in seconds, well within the 10 s an HTTP client is promised a 503 in.
 VAULT_RETRIES = 2
 MAX_RETRY_AFTER = 1.0
 """A throttled vault's Retry-After is honoured up to this; longer waits fail the call instead."""
+
+
+VaultCredential = TokenCredential
+"""What authenticates vault calls (azure-core's protocol), named here so that code outside the
+adapters can hand one over without importing an Azure SDK."""
 
 
 class VaultUnavailable(AzureError):
@@ -102,29 +107,19 @@ class SecretVersion:
     content_type: str | None = None
 
 
-class LocalStandinCredential:
-    """A placeholder bearer token for the local Key Vault stand-in (it accepts any token).
-
-    A real vault refuses it, so selecting it in Azure by mistake fails closed.
-    """
-
-    TOKEN = "local-standin-placeholder"  # noqa: S105 - not a secret: the stand-in accepts any
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.TOKEN, int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        return AccessTokenInfo(self.TOKEN, int(time.time()) + 3600)
-
-
-def secret_client_from_settings(settings: Settings, **client_options: Any) -> SecretClient:
+def secret_client_from_settings(
+    settings: Settings, *, local_credential: VaultCredential | None = None, **client_options: Any
+) -> SecretClient:
+    """A client for the vault the settings name. With `WHEELVAULT_VAULT_CREDENTIAL=local` the
+    caller supplies `local_credential` (the devhost stand-ins own it: this module holds nothing
+    made only for development); with the others it is ignored."""
     if not settings.vault_url:
         raise SettingsError("WHEELVAULT_VAULT_URL: required for access tokens (the Key Vault URL)")
     credential: TokenCredential
     options: dict[str, Any] = {"retry_policy": VaultRetry(), **client_options}
     connection: dict[str, Any] = {}  # a transport we build takes these itself, not the client
     if settings.vault_credential == "local":
-        credential = LocalStandinCredential()
+        credential = _supplied(local_credential)
         options["verify_challenge_resource"] = False
         if settings.vault_ca_bundle:
             connection["connection_verify"] = settings.vault_ca_bundle
@@ -139,6 +134,16 @@ def secret_client_from_settings(settings: Settings, **client_options: Any) -> Se
         ),
     )
     return SecretClient(settings.vault_url, credential, **options)
+
+
+def _supplied(local_credential: VaultCredential | None) -> VaultCredential:
+    if local_credential is None:
+        raise SettingsError(
+            "WHEELVAULT_VAULT_CREDENTIAL=local: the local credential is supplied by the devhost "
+            "stand-ins (the local host, make run, the wheelvault command, the test fixtures); "
+            "in Azure use managedidentity or default"
+        )
+    return local_credential
 
 
 def _version(props: Any) -> SecretVersion:
@@ -169,8 +174,8 @@ class SecretStore:
         finally:
             _ambient_deadline.reset(token)
 
-    def names(self, prefix: str) -> Iterator[SecretVersion]:
-        """Secrets whose name starts with `prefix` (properties of their current version)."""
+    def latest_versions(self, prefix: str) -> Iterator[SecretVersion]:
+        """The latest version of each secret whose name starts with `prefix` (its properties)."""
         with _answering():
             for props in self.client.list_properties_of_secrets():
                 if str(props.name).startswith(prefix):
@@ -215,7 +220,7 @@ class SecretStore:
             )
         return _version(secret.properties)
 
-    def set_enabled(self, name: str, version: str, enabled: bool) -> None:
+    def set_enabled(self, name: str, version: str, *, enabled: bool) -> None:
         with _answering():
             self.client.update_secret_properties(name, version, enabled=enabled)
 

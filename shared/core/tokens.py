@@ -1,4 +1,5 @@
-"""Access tokens: their format and the rotation policy. Pure: no vault, no clock of its own.
+"""Access tokens: their format, how a request presents one, the index URL that carries one, and
+the rotation policy. Pure: no vault, no clock of its own.
 
 A token value looks like ``wvt_<name>_<secret><check>``:
 
@@ -14,6 +15,8 @@ The whole value is URL-safe, so it can sit in ``https://name:TOKEN@host/simple/`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 import zlib
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -49,6 +53,10 @@ class Scope(StrEnum):
 
 class TokenFormatError(ValueError):
     """Not a wheelvault token. Deliberately says nothing about which part is wrong."""
+
+
+class TokenError(Exception):
+    """A management request that cannot be carried out (unknown token, name taken, ...)."""
 
 
 def _base62(number: int, width: int) -> str:
@@ -91,6 +99,33 @@ def token_name(value: str) -> str:
     ):
         raise TokenFormatError("not a wheelvault token")
     return name
+
+
+def presented_token(authorization: str | None) -> str | None:
+    """The token in an Authorization header: Basic (password, or username if no password,
+    as `https://TOKEN@host/` sends it) or Bearer. None for anything else."""
+    if not authorization:
+        return None
+    kind, _, credential = authorization.strip().partition(" ")
+    credential = credential.strip()
+    if kind.lower() == "bearer":
+        return credential or None
+    if kind.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    user, _, password = decoded.partition(":")
+    return password or user or None
+
+
+def index_url(public_url: str, name: str, token: str) -> str:
+    """`https://<name>:<token>@<host>/simple/` for the index at `public_url`."""
+    parts = urlsplit(public_url)
+    path = parts.path.rstrip("/") + "/simple/"
+    netloc = f"{quote(name, safe='')}:{quote(token, safe='')}@{parts.netloc}"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def secret_name(name: str) -> str:

@@ -39,7 +39,7 @@ from shared.core.pages import (
 from shared.core.tokens import Scope
 from shared.core.wheel import check_upload_name
 from shared.services.pages import page_view
-from shared.services.tokens import TokenVerifier
+from shared.services.verifier import TokenVerifier
 
 PROJECT_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
 FILE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$")

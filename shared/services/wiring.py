@@ -15,13 +15,14 @@ from typing import Any
 
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
 from shared.adapters.sas import SasSigner
-from shared.adapters.secretstore import SecretStore, secret_client_from_settings
+from shared.adapters.secretstore import SecretStore, VaultCredential, secret_client_from_settings
 from shared.services.frontdoor import FrontDoor, Reply
 from shared.services.manage import IndexManager
 from shared.services.pages import IndexPages
 from shared.services.publish import Publisher
 from shared.services.records import IndexRecords
-from shared.services.tokens import Tokens, TokenVerifier
+from shared.services.tokens import Tokens
+from shared.services.verifier import TokenVerifier
 from shared.settings import Settings, SettingsError, get_settings, reset_settings
 
 HEALTH_SECONDS = 4.0
@@ -101,9 +102,12 @@ class Services:
         with self._vault_lock:
             if self._tokens is not None:
                 return
-            secrets = SecretStore(
-                secret_client_from_settings(self.settings, **self._secret_client_options)
+            client = secret_client_from_settings(
+                self.settings,
+                local_credential=_local_vault_credential,
+                **self._secret_client_options,
             )
+            secrets = SecretStore(client)
             self._verifier = TokenVerifier(secrets, cache_seconds=self.settings.token_cache_seconds)
             self._tokens = Tokens(secrets, public_url=self.settings.public_url)
 
@@ -135,6 +139,15 @@ def build_services(settings: Settings, **client_options: Any) -> Services:
 
 _lock = threading.Lock()
 _services: Services | None = None
+_local_vault_credential: VaultCredential | None = None
+
+
+def use_local_vault_credential(credential: VaultCredential) -> None:
+    """The credential for `WHEELVAULT_VAULT_CREDENTIAL=local`, installed once by whoever runs
+    the app against the devhost Key Vault stand-in (the local host, the test fixtures); it
+    outlives `reset_services`. Without it, "local" fails with a SettingsError."""
+    global _local_vault_credential
+    _local_vault_credential = credential
 
 
 def get_services() -> Services:

@@ -33,8 +33,9 @@ from azure.storage.blob import BlobServiceClient
 from devhost.stack import PUBLISHER, READER, Ports, Stack
 from devhost.stack.state import read_live_state
 from devhost.standins.azurite import API_VERSION, connection_string
+from devhost.standins.keyvault.credential import LocalVaultCredential
 from devhost.wheels import build_wheel
-from shared.adapters.secretstore import LocalStandinCredential, SecretStore
+from shared.adapters.secretstore import SecretStore
 from shared.core import layout
 from shared.services.tokens import Tokens
 from tests.support import clients
@@ -94,7 +95,7 @@ class Supervisor:
 
         client = SecretClient(
             f"https://{LOOPBACK}:{self.ports.vault}",
-            LocalStandinCredential(),
+            LocalVaultCredential(),
             verify_challenge_resource=False,
             connection_verify=str(self.root / ".local" / "keyvault" / "tls" / "ca-cert.pem"),
         )

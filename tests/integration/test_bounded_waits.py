@@ -24,6 +24,7 @@ import pytest
 from azure.core.exceptions import AzureError
 
 from devhost.standins.azurite import Azurite
+from devhost.standins.keyvault.credential import LocalVaultCredential
 from shared.adapters.blobstore import (
     STORAGE_DEADLINE,
     BlobStore,
@@ -39,7 +40,8 @@ from shared.adapters.secretstore import (
 )
 from shared.core import layout
 from shared.core.tokens import Policy, Scope, new_token
-from shared.services.tokens import Tokens, TokenVerifier
+from shared.services.tokens import Tokens
+from shared.services.verifier import TokenVerifier
 from shared.services.wiring import HEALTH_SECONDS, get_services, reset_services
 from shared.settings import Settings, load_settings
 from tests.fixtures.vault import VaultStandinProcess, start_vault_standin
@@ -134,7 +136,11 @@ def test_a_stopped_vault_before_any_connection_fails_within_the_budget(
 ) -> None:
     """No pooled connection: the TLS handshake itself hangs (the connect timeout ends it).
     A small budget here keeps the test fast; the real bound is pinned above."""
-    client = secret_client_from_settings(load_settings(), retry_policy=VaultRetry(budget=1.0))
+    client = secret_client_from_settings(
+        load_settings(),
+        local_credential=LocalVaultCredential(),
+        retry_policy=VaultRetry(budget=1.0),
+    )
     os.kill(app_on.pid, signal.SIGSTOP)
     started = time.monotonic()
     with client, pytest.raises(VaultUnavailable) as raised:

@@ -15,20 +15,19 @@ import azure.functions as func
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.adapters.secretstore import SecretStore, SecretVersion
+from shared.adapters.secretstore import SecretStore, SecretVersion, secret_client_from_settings
 from shared.core.tokens import (
     Policy,
     Scope,
     generation,
+    index_url,
     index_url_secret_name,
     new_token,
     secret_name,
 )
-from shared.services.tokens import (
-    Tokens,
-    TokenVerifier,
-    index_url,
-)
+from shared.services.tokens import Tokens
+from shared.services.verifier import TokenVerifier
+from shared.settings import Settings, SettingsError
 from tests.fixtures.vault import VaultStandinProcess
 from tests.support.functions import function, handler
 
@@ -81,9 +80,9 @@ class CountingStore(SecretStore):
         self._write(name)
         return super().set(name, value, **kwargs)  # type: ignore[arg-type]
 
-    def set_enabled(self, name: str, version: str, enabled: bool) -> None:
+    def set_enabled(self, name: str, version: str, *, enabled: bool) -> None:
         self._write(name)
-        super().set_enabled(name, version, enabled)
+        super().set_enabled(name, version, enabled=enabled)
 
 
 @pytest.fixture
@@ -351,6 +350,20 @@ def test_timer_function_rotates_through_function_app(
     reset_services()
 
 
+def test_local_vault_settings_need_the_credential_devhost_supplies() -> None:
+    """The production adapter builds no placeholder credential: "local" without one is a
+    settings error that says where the credential comes from."""
+    settings = Settings.model_validate(
+        {
+            "WHEELVAULT_STORAGE": "UseDevelopmentStorage=true",
+            "WHEELVAULT_VAULT_URL": "https://127.0.0.1:9",
+            "WHEELVAULT_VAULT_CREDENTIAL": "local",
+        }
+    )
+    with pytest.raises(SettingsError, match="supplied by the devhost stand-ins"):
+        secret_client_from_settings(settings)
+
+
 def test_no_token_value_in_any_log_line(
     tokens: Tokens, store: SecretStore, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -393,7 +406,7 @@ def test_re_reads_of_names_the_vault_does_not_know_are_charged_to_the_budget(
 ) -> None:
     """The same made-up names over and over, past the re-read interval: each round would re-read
     every name if re-reads of unknown names were free; they spend the new-name budget instead."""
-    from shared.services.tokens import MIN_REFRESH_SECONDS
+    from shared.services.verifier import MIN_REFRESH_SECONDS
 
     counting = CountingStore(store)
     now = [1000.0]
@@ -439,7 +452,7 @@ def test_forged_values_for_a_known_name_cost_one_listing_per_interval(
 ) -> None:
     """Unseen values re-read a known name at most once per MIN_REFRESH_SECONDS, and such a
     re-read lists versions only (their values are already known)."""
-    from shared.services.tokens import MIN_REFRESH_SECONDS
+    from shared.services.verifier import MIN_REFRESH_SECONDS
 
     name = unique("target")
     value = tokens.create(name, Policy(Scope.READ))

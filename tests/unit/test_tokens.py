@@ -15,13 +15,14 @@ from shared.core.tokens import (
     Scope,
     TokenFormatError,
     VersionState,
+    index_url,
     new_token,
     parse_duration,
     plan_rotation,
+    presented_token,
     secret_name,
     token_name,
 )
-from shared.services.tokens import index_url, presented_token
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

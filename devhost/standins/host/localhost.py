@@ -83,6 +83,8 @@ from devhost.standins.host.settings import (
     read_values,
 )
 from devhost.standins.host.timers import TimerFunction
+from devhost.standins.keyvault.credential import LocalVaultCredential
+from shared.services.wiring import use_local_vault_credential
 
 __all__ = ["HostConfigError", "HostStartError", "LocalHost", "SettingsFileError", "main"]
 
@@ -200,6 +202,9 @@ class LocalHost(StartStop):
         """Listen, serve from a background thread, and return once connections are accepted."""
         if self._server is not None:
             raise RuntimeError("the local host is already running")
+        # The functions reach the Key Vault stand-in with devhost's placeholder credential, as in
+        # Azure they would with the function app's managed identity.
+        use_local_vault_credential(LocalVaultCredential())
         try:
             server = HttpServer(
                 (self.host, self._port), self.dispatch, max_body_bytes=self._max_body_bytes

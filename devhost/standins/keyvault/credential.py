@@ -4,6 +4,10 @@
 challenge. The stand-in accepts any non-empty bearer token, so this credential hands out one
 fixed placeholder that expires far in the future; nothing about it is secret, and it must never
 be used against a real vault (which would reject it anyway).
+
+It is the only such credential: production code holds none, and `WHEELVAULT_VAULT_CREDENTIAL=local`
+works where devhost supplies this one (`shared.services.wiring.use_local_vault_credential` for the
+app, `secret_client_from_settings(..., local_credential=...)` for a client of its own).
 """
 
 from __future__ import annotations
