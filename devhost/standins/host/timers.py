@@ -26,7 +26,6 @@ from . import ncrontab
 from .functions import FunctionInfo
 from .invoke import EventLoopThread
 from .triggers import (
-    Outcome,
     TriggerConfigError,
     TriggerRunner,
     call_function,
@@ -96,9 +95,9 @@ class TimerRunner(TriggerRunner):
     def next_occurrence(self) -> datetime | None:
         return self.function.schedule.next_after(self._clock())
 
-    def run_now(self) -> Outcome:
+    def run_now(self) -> None:
         """One run outside the schedule, never past due (the admin API's run)."""
-        return self._invoke("admin", scheduled=None, past_due=False)
+        self._invoke("admin", scheduled=None, past_due=False)
 
     def _run(self) -> None:
         if self.function.run_on_startup:
@@ -119,7 +118,7 @@ class TimerRunner(TriggerRunner):
                 return False
         return not self._stop.is_set()
 
-    def _invoke(self, trigger: str, *, scheduled: datetime | None, past_due: bool) -> Outcome:
+    def _invoke(self, trigger: str, *, scheduled: datetime | None, past_due: bool) -> None:
         now = self._clock()
         status = {"LastUpdated": iso_z(now)}
         following = self.function.schedule.next_after(scheduled or now)
@@ -132,4 +131,3 @@ class TimerRunner(TriggerRunner):
         )
         outcome = call_function(self.function.info, self.function.arg_name, request, self._loop)
         log_invocation(self.function.name, trigger, outcome, failed(outcome))
-        return outcome

@@ -321,25 +321,23 @@ class BlobWatcher(TriggerRunner):
             delivery.running = True
         return key
 
-    def run_claimed(self, key: BlobKey) -> Outcome | None:
+    def run_claimed(self, key: BlobKey) -> None:
         """One manual attempt (no retries); success counts as the blob's delivery."""
         with self._lock:
             delivery = self._pending.get(key) or _Delivery(running=True)
-        done, outcome = False, None
+        done = False
         try:
             blob = self._download(key)
             if blob is None:
                 logger.warning("admin run of %s: %r is gone", self.function.name, key[0])
-                return None
-            outcome = self._invoke(blob, "admin")
-            done = outcome.ok
+                return
+            done = self._invoke(blob, "admin").ok
         except Exception as exc:
             logger.warning(
                 "admin run of %s: storage error (%s)", self.function.name, _storage_error(exc)
             )
         finally:
             self._finish(key, delivery, done=done)
-        return outcome
 
 
 def _bare(etag: object) -> str:

@@ -62,22 +62,6 @@ class _RequestHandler(QuietHandler):
     server_version = "wheelvault-keyvault-standin"
     timeout = IDLE_TIMEOUT_SECONDS
 
-    # http.server dispatches on these exact method names.
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
     def _dispatch(self) -> None:
         body = self._read_body()
         if body is None:
@@ -90,6 +74,9 @@ class _RequestHandler(QuietHandler):
             body=body,
         )
         self._send(self.server.api.handle(request))
+
+    # http.server dispatches on do_<METHOD>; these are the methods the secrets API uses.
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _dispatch
 
     def _read_body(self) -> bytes | None:
         """The request body, or ``None`` after answering a request whose body can't be read."""
