@@ -1,7 +1,7 @@
 """Timer-trigger functions, run on their NCRONTAB schedule from one thread each.
 
 A function gets a real ``azure.functions.TimerRequest``. ``past_due`` is true when the run
-starts more than ``past_due_after`` seconds (1 s) after its scheduled time: after the process
+starts more than ``PAST_DUE_AFTER_SECONDS`` (1 s) after its scheduled time: after the process
 was paused, the machine slept, or the previous run overran. Occurrences missed meanwhile are
 not caught up one by one; as in Azure, there is one late run and the schedule carries on.
 Runs of one function never overlap (Azure holds a singleton lock for the same reason).
