@@ -67,3 +67,32 @@ def test_above_and_below_point_the_right_way() -> None:
 
 def test_nothing_points_outside_a_clone() -> None:
     assert "../shared" not in README
+
+
+def layout_map() -> str:
+    section = README.split("### Code layout\n", 1)[1]
+    return section.split("```\n", 2)[1]
+
+
+def test_the_layout_map_names_every_package_and_module() -> None:
+    """A folder or module added to the product, the stand-ins or the CLI appears in the map."""
+    layout = layout_map()
+    named = set(re.findall(r"[\w.]+/?", layout))
+    missing = []
+    for top in ("functions", "shared", "devhost"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "__pycache__" in path.parts or path.name in ("__init__.py", "__main__.py"):
+                continue
+            folder = path.parent
+            if folder != ROOT / top and f"{folder.name}/" not in named:
+                missing.append(f"{folder.relative_to(ROOT)}/")
+            if path.name not in named and path.parent.name not in ("keyvault", "host", "stack"):
+                missing.append(str(path.relative_to(ROOT)))
+    assert sorted(set(missing)) == []
+
+
+def test_the_layout_map_check_sees_an_omission() -> None:
+    named = set(re.findall(r"[\w.]+/?", "shared/core/\n  clock.py   the clock\n"))
+    assert "clock.py" in named
+    assert "core/" in named
+    assert "records.py" not in named
