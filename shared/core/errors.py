@@ -40,6 +40,24 @@ class RejectCode(StrEnum):
     FILE_EXISTS = "file-exists"  # the filename is published already, with different bytes
     FILENAME_TOMBSTONED = "filename-tombstoned"  # the filename was deleted and cannot come back
     HANDLER_FAILED = "handler-failed"  # the publish function kept failing (local host poison path)
+    # Source distributions: a PEP 625 name, `{name}-{version}.tar.gz`, and a gzip'd tar.
+    INVALID_SDIST_FILENAME = "invalid-sdist-filename"  # not {name}-{version}.tar.gz, parsed
+    # Parses, but is not the PEP 625 spelling (lower case, "_" for runs of "-_.", the
+    # normalised version): PyPI refuses such uploads too, and names the right one.
+    SDIST_NAME_NOT_NORMALIZED = "sdist-name-not-normalized"
+    LEGACY_SDIST_FORMAT = "legacy-sdist-format"  # .zip, .tar.bz2, .tgz, .tar...: not .tar.gz
+    EGG_NOT_ACCEPTED = "egg-not-accepted"  # .egg: a legacy format PyPI no longer accepts (PEP 715)
+    NOT_GZIP = "not-gzip"  # a .tar.gz whose bytes are not a gzip stream
+    NOT_A_TAR = "not-a-tar"  # a gzip stream that does not hold a tar archive
+    CORRUPT_SDIST = "corrupt-sdist"  # truncated or damaged gzip or tar, or data after the tar's end
+    # Over a cap on the work an sdist costs: decompressed bytes, expansion ratio, members,
+    # or an extended (PAX or GNU long-name) header.
+    SDIST_BOMB = "sdist-bomb"
+    # A symbolic or hard link whose target is absolute or resolves outside the top-level
+    # directory, or a member that would be written through a symbolic link.
+    UNSAFE_LINK = "unsafe-link"
+    SDIST_TOP_LEVEL_INVALID = "sdist-top-level-invalid"  # not one top-level directory holding all
+    PKG_INFO_MISSING = "pkg-info-missing"  # no {top}/PKG-INFO regular file
 
 
 class Rejection(ValueError):
