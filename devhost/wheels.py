@@ -1,6 +1,6 @@
-"""Build real wheels in code: for the tests, the benchmarks and `python -m devhost.sample`.
+"""Build real wheels and sdists in code: for tests, benchmarks and `python -m devhost.sample`.
 
-There are no binary fixtures: every wheel is made here, deterministically (fixed zip
+There are no binary fixtures: every wheel and sdist is made here, deterministically (fixed zip
 timestamps and attributes, seeded payload), so the same arguments always give the same
 bytes. The default output is a complete wheel that ``pip install`` accepts.
 
@@ -14,15 +14,23 @@ To make a broken variant, edit ``wheel.members`` and re-zip it, recomputing RECO
 
     members = [m for m in wheel.members if not m[0].endswith("/WHEEL")]
     data = zip_bytes(with_record(members, wheel.dist_info))
+
+Sdists the same way, as one of the layouts real build backends write::
+
+    sdist = build_sdist("demo", "1.0", layout="hatchling")
+    inspect_sdist(sdist.filename, io.BytesIO(sdist.data))
+    data = tar_gz_bytes([*sdist.members, tar_member("../evil", b"x")])
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import random
 import re
+import tarfile
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -224,3 +232,171 @@ def _csv_field(value: str) -> str:
     if _CSV_SPECIAL.search(value):
         return '"' + value.replace('"', '""') + '"'
     return value
+
+
+# --------------------------------------------------------------------------- sdists
+
+SdistMember = tuple[tarfile.TarInfo, bytes]
+TAR_MTIME = 1580601600  # ZIP_DATE_TIME as a timestamp: archives are reproducible
+SDIST_LAYOUTS = ("setuptools", "hatchling", "flit", "poetry", "maturin")
+
+
+@dataclass(frozen=True)
+class BuiltSdist:
+    """An sdist built in memory."""
+
+    filename: str  # e.g. "demo-1.0.tar.gz"
+    data: bytes  # the gzip'd tar
+    sha256: str  # hex sha256 of `data`
+    pkg_info: bytes  # the exact PKG-INFO bytes inside the archive
+    members: tuple[SdistMember, ...]  # in archive order
+    top: str  # the top-level directory, e.g. "demo-1.0"
+
+
+def build_sdist(
+    name: str = "demo",
+    version: str = "1.0",
+    *,
+    layout: str = "setuptools",
+    requires_python: str | None = None,
+    requires_dist: Sequence[str] = (),
+    metadata_version: str = "2.1",
+    extra_metadata: Sequence[tuple[str, str]] = (),
+    pkg_info_override: bytes | None = None,
+    top: str | None = None,
+    extra_members: Sequence[SdistMember] = (),
+) -> BuiltSdist:
+    """Build an sdist laid out as ``layout``'s build backend writes one (SDIST_LAYOUTS).
+
+    The filename is the PEP 625 one; ``top`` replaces the top-level directory (default
+    ``{escaped name}-{version}``). ``extra_members`` are appended as given (their paths
+    are not prefixed); ``pkg_info_override`` replaces PKG-INFO verbatim.
+    """
+    top = top if top is not None else f"{escaped_name(name)}-{version}"
+    pkg_info = pkg_info_override
+    if pkg_info is None:
+        pkg_info = make_metadata(
+            name,
+            version,
+            metadata_version=metadata_version,
+            requires_python=requires_python,
+            requires_dist=requires_dist,
+            extra_metadata=extra_metadata,
+        )
+    files, directories, tar_format = _LAYOUTS[layout](escaped_name(name), version)
+    members = [tar_member(f"{top}/{d}", type=tarfile.DIRTYPE) for d in directories]
+    members += [tar_member(f"{top}/{path}", content) for path, content in files.items()]
+    members += [tar_member(f"{top}/PKG-INFO", pkg_info), *extra_members]
+    data = tar_gz_bytes(members, tar_format=tar_format)
+    return BuiltSdist(
+        filename=f"{escaped_name(name)}-{version}.tar.gz",
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        pkg_info=pkg_info,
+        members=tuple(members),
+        top=top,
+    )
+
+
+def tar_member(
+    path: str,
+    content: bytes = b"",
+    *,
+    type: bytes = tarfile.REGTYPE,
+    linkname: str = "",
+    mode: int | None = None,
+    size: int | None = None,
+) -> SdistMember:
+    """One tar member; ``size`` overrides the header's size (for lying headers)."""
+    info = tarfile.TarInfo(path)
+    info.type = type
+    info.linkname = linkname
+    info.mtime = TAR_MTIME
+    info.mode = mode if mode is not None else (0o755 if type == tarfile.DIRTYPE else 0o644)
+    info.size = len(content) if size is None else size
+    return info, content
+
+
+def tar_gz_bytes(
+    members: Sequence[SdistMember],
+    *,
+    tar_format: int = tarfile.PAX_FORMAT,
+    compresslevel: int = 9,
+) -> bytes:
+    """A gzip'd tar of ``members`` in order; hostile names, types and duplicates allowed."""
+    return gzip.compress(tar_bytes(members, tar_format=tar_format), compresslevel, mtime=0)
+
+
+def tar_bytes(members: Sequence[SdistMember], *, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as archive:
+        for info, content in members:
+            archive.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    return buffer.getvalue()
+
+
+_Layout = tuple[dict[str, bytes], list[str], int]  # files, directory entries, tar format
+
+
+def _setuptools_layout(module: str, version: str) -> _Layout:
+    """setuptools: directory entries, setup.cfg, and an .egg-info copy of PKG-INFO."""
+    files = {
+        "setup.py": b"from setuptools import setup\nsetup()\n",
+        "setup.cfg": b"[egg_info]\ntag_build = \ntag_date = 0\n",
+        "pyproject.toml": b'[build-system]\nrequires = ["setuptools"]\n',
+        f"src/{module}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        f"src/{module}.egg-info/SOURCES.txt": b"setup.py\n",
+    }
+    dirs = ["", "src", f"src/{module}", f"src/{module}.egg-info"]
+    return files, dirs, tarfile.PAX_FORMAT
+
+
+def _hatchling_layout(module: str, version: str) -> _Layout:
+    """hatchling: files only (no directory entries), a .gitignore, the license."""
+    files = {
+        f"src/{module}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+        ".gitignore": b"*.pyc\n",
+        "LICENSE.txt": b"MIT\n",
+        "pyproject.toml": b'[build-system]\nrequires = ["hatchling"]\n',
+    }
+    return files, [], tarfile.PAX_FORMAT
+
+
+def _flit_layout(module: str, version: str) -> _Layout:
+    files = {
+        f"{module}/__init__.py": f'"""Demo."""\n__version__ = "{version}"\n'.encode(),
+        "pyproject.toml": b'[build-system]\nrequires = ["flit_core"]\n',
+    }
+    return files, [], tarfile.PAX_FORMAT
+
+
+def _poetry_layout(module: str, version: str) -> _Layout:
+    files = {
+        "README.md": b"# demo\n",
+        "pyproject.toml": b'[build-system]\nrequires = ["poetry-core"]\n',
+        f"{module}/__init__.py": f'__version__ = "{version}"\n'.encode(),
+    }
+    return files, [], tarfile.PAX_FORMAT
+
+
+def _maturin_layout(module: str, version: str) -> _Layout:
+    """maturin: a Rust crate beside the Python package, GNU tar with long names."""
+    deep = "/".join(["vendor"] * 16) + "/lib.rs"  # over 100 bytes: a GNU long-name header
+    files = {
+        "Cargo.toml": f'[package]\nname = "{module}"\nversion = "{version}"\n'.encode(),
+        "Cargo.lock": b"version = 3\n",
+        "src/lib.rs": b"use pyo3::prelude::*;\n",
+        deep: b"// vendored\n",
+        f"python/{module}/__init__.py": f"from .{module} import *\n".encode(),
+        "pyproject.toml": b'[build-system]\nrequires = ["maturin"]\n',
+    }
+    return files, [], tarfile.GNU_FORMAT
+
+
+_LAYOUTS = {
+    "setuptools": _setuptools_layout,
+    "hatchling": _hatchling_layout,
+    "flit": _flit_layout,
+    "poetry": _poetry_layout,
+    "maturin": _maturin_layout,
+}
