@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import random
 import tarfile
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from bench import compat
 from devhost.wheels import (
     SDIST_LAYOUTS,
     BuiltSdist,
     SdistMember,
     build_sdist,
+    build_wheel,
     incompressible_bytes,
     make_metadata,
     tar_bytes,
@@ -619,3 +623,28 @@ def test_a_zlib_bomb_stream_is_stopped_by_produced_bytes() -> None:
     zeros = bytes(1024**2)
     chunks = [*chunks, *(compressor.compress(zeros) for _ in range(64)), compressor.flush()]
     rejected(RejectCode.SDIST_BOMB, b"".join(chunks))
+
+
+# --------------------------------------------------------------------------- bench/compat.py
+
+
+def test_compat_benchmark_covers_sdists_beside_wheels(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sdist = build_sdist()
+    (corpus / sdist.filename).write_bytes(sdist.data)
+    (corpus / "Demo-1.0.tar.gz").write_bytes(sdist.data)
+    (corpus / "demo-1.0.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    (corpus / "odd-2.0.tar.gz").write_bytes(build_sdist("odd", "2.0", top="src").data)
+    wheel = build_wheel()
+    (corpus / wheel.filename).write_bytes(wheel.data)
+    out = tmp_path / "compat.json"
+    assert compat.main([str(corpus), "--label", "test", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["runs"]["test"]["wheels"] == 1
+    run = document["sdist_runs"]["test"]
+    assert (run["sdists"], run["accepted"], run["accepted_with_warnings"]) == (4, 2, 1)
+    assert run["rejected_by_code"]["sdist-name-not-normalized"]["count"] == 1
+    assert run["rejected_by_code"]["legacy-sdist-format"]["count"] == 1
+    assert document["sdist_corpus"]["sdists"] == 4
+    assert run["shapes"]["members"][0][1] > 0
