@@ -14,6 +14,8 @@ Builds, at the default ``Limits``, the wheels that cost the validator the most a
   members of that text padded with zeros, so the archive is just under 100 MiB.
 - ``largest-upload``: 100 MiB of incompressible files (about the default upload cap), all hashed.
 - ``most-members``: the member cap (100,000), all small files, all hashed.
+- ``sdist-split-bomb``, ``sdist-largest-allowed``, ``sdist-most-members``: the same shapes as
+  an sdist (a gzip'd tar, inspected by ``inspect_sdist``; every byte of the stream inflated).
 
     .venv/bin/python -m bench.validator_worst [--work DIR] [--out FILE]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import json
 import os
 import platform
@@ -30,6 +33,7 @@ import random
 import resource
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -38,8 +42,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devhost.wheels import ZIP_DATE_TIME, incompressible_bytes, make_metadata, make_wheel_file
+from devhost.wheels import (
+    ZIP_DATE_TIME,
+    incompressible_bytes,
+    make_metadata,
+    make_wheel_file,
+    tar_member,
+)
 from shared.core.errors import Rejection
+from shared.core.sdist import inspect_sdist
 from shared.core.wheel import Limits, inspect_wheel
 
 RESULTS = Path(__file__).parent / "results" / "validator_worst.json"
@@ -47,6 +58,7 @@ MiB = 1024**2
 NAME, VERSION = "worst", "1.0"
 DIST_INFO = f"{NAME}-{VERSION}.dist-info"
 FILENAME = f"{NAME}-{VERSION}-py3-none-any.whl"
+SDIST_FILENAME = f"{NAME}-{VERSION}.tar.gz"
 
 Chunks = Callable[[], Iterator[bytes]]
 
@@ -80,6 +92,19 @@ def write_wheel(path: Path, files: Iterator[tuple[str, Chunks]]) -> dict[str, in
         "uncompressed_bytes": total + len(record),
         "members": members + 1,
     }
+
+
+def write_sdist(path: Path, files: Iterator[tuple[str, Chunks]]) -> dict[str, int]:
+    """Stream an sdist (PKG-INFO first, then ``files`` under the top directory) to ``path``."""
+    total = members = 0
+    pkg_info = ("PKG-INFO", _once(make_metadata(NAME, VERSION)))
+    with tarfile.open(path, "w:gz") as archive:
+        for name, chunks in [pkg_info, *files]:
+            content = b"".join(chunks())
+            info, _ = tar_member(f"{NAME}-{VERSION}/{name}", size=len(content))
+            archive.addfile(info, io.BytesIO(content))
+            total, members = total + len(content), members + 1
+    return {"archive_bytes": path.stat().st_size, "uncompressed_bytes": total, "members": members}
 
 
 def _once(content: bytes) -> Chunks:
@@ -147,7 +172,8 @@ def measure(path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         with path.open("rb") as data:
-            info = inspect_wheel(FILENAME, data)
+            sdist = path.name.endswith(".tar.gz")
+            info = inspect_sdist(SDIST_FILENAME, data) if sdist else inspect_wheel(FILENAME, data)
         outcome = f"accepted ({len(info.warnings)} warnings)"
     except Rejection as rejection:
         outcome = f"{rejection.code.value}: {rejection.message}"
@@ -166,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="where the wheels are built")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cases", nargs="+", help="run only these (the file keeps the others)")
     args = parser.parse_args(argv)
     if args.measure:
         print(json.dumps(measure(args.measure)))
@@ -178,13 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         "largest-at-upload-cap": lambda: largest_text(limits, text_share=0.088),
         "largest-upload": largest_upload,
         "most-members": lambda: most_members(limits),
+        "sdist-split-bomb": split_bomb,
+        "sdist-largest-allowed": lambda: largest_allowed(limits),
+        "sdist-most-members": lambda: most_members(limits),
     }
+    if args.cases:
+        cases = {case: files for case, files in cases.items() if case in args.cases}
     rows = []
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for case, files in cases.items():
-            path = Path(work) / f"{case}.whl"
+            sdist = case.startswith("sdist-")
+            path = Path(work) / f"{case}{'.tar.gz' if sdist else '.whl'}"
             built = time.perf_counter()
-            shape = write_wheel(path, files())
+            shape = (write_sdist if sdist else write_wheel)(path, files())
             build_seconds = time.perf_counter() - built
             result = subprocess.run(
                 [sys.executable, "-m", "bench.validator_worst", "--measure", str(path)],
@@ -209,11 +242,18 @@ def main(argv: list[str] | None = None) -> int:
         },
         "note": "one inspect_wheel per case in a fresh subprocess; peak_rss_mib includes the "
         "interpreter and imports (rss before the call is peak_rss_mib - rss_growth_mib)",
-        "rows": rows,
+        "rows": _merged(args.out, rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     return 0
+
+
+def _merged(out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of this run, and those of cases it did not run from the existing file."""
+    ran = {row["case"] for row in rows}
+    old = json.loads(out.read_text())["rows"] if out.exists() else []
+    return [row for row in old if row["case"] not in ran] + rows
 
 
 if __name__ == "__main__":

@@ -648,3 +648,9 @@ def test_compat_benchmark_covers_sdists_beside_wheels(tmp_path: Path) -> None:
     assert run["rejected_by_code"]["legacy-sdist-format"]["count"] == 1
     assert document["sdist_corpus"]["sdists"] == 4
     assert run["shapes"]["members"][0][1] > 0
+
+
+def test_setgid_directories_are_not_noise() -> None:
+    """Directories inherit setgid from where the sdist was built; the filter ignores it."""
+    group_dir = tar_member(f"{TOP}/shared", type=tarfile.DIRTYPE, mode=0o2775)
+    assert inspect(with_members(group_dir)).warnings == ()

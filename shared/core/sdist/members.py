@@ -15,8 +15,8 @@ it can; an index decides once, for every installer, including older ones without
 - a member written through a symbolic link: refused (the filter refuses it when it
   leads outside; inside, it is only a way to hide where a file lands);
 - devices, fifos, sparse and unknown member types: refused, as the filter does;
-- setuid and setgid bits: the filter strips them, so they only warn; owners and other
-  mode bits are ignored, as the filter ignores or resets them.
+- setuid and setgid bits on files: the filter strips them, so they only warn; owners,
+  other mode bits and directories' modes are ignored, as the filter ignores or resets them.
 
 The archive is read once, in order, as tarfile reads it (so the index sees what pip
 sees); every extended header is checked before tarfile reads it whole.
@@ -173,8 +173,8 @@ class _Walk:
             self.symlinks[name] = self._link_target(name, info.linkname, symbolic=True)
         elif info.islnk():
             self.hardlinks[name] = self._link_target(name, info.linkname, symbolic=False)
-        if info.mode & _SPECIAL_BITS:
-            self.special_bits.append(name)
+        if info.isreg() and info.mode & _SPECIAL_BITS:  # on directories they only mean
+            self.special_bits.append(name)  # inherit the group, and the filter ignores them
         if self.top is not None and name == f"{self.top}/PKG-INFO":
             self.pkg_info = self._read_pkg_info(tar, info)
 
