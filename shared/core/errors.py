@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
+
+from shared.core.text import one_line
 
 
 class RejectCode(StrEnum):
@@ -67,6 +71,21 @@ class Rejection(ValueError):
         super().__init__(f"{code.value}: {message}")
         self.code = code
         self.message = message
+
+
+@contextmanager
+def converting(errors: tuple[type[Exception], ...], code: RejectCode, what: str) -> Iterator[None]:
+    """Turn what a parser raises on damaged input into one Rejection, ``"{what}: {error}"``.
+
+    A Rejection passes unchanged. OSError never belongs in ``errors``: it comes from the
+    file object, not from the upload, and a retry may cure it.
+    """
+    try:
+        yield
+    except Rejection:
+        raise
+    except errors as exc:
+        raise Rejection(code, f"{what}: {one_line(str(exc))}") from exc
 
 
 class NotFound(LookupError):

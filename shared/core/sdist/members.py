@@ -27,11 +27,10 @@ from __future__ import annotations
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from shared.core.errors import RejectCode, Rejection
+from shared.core.errors import RejectCode, Rejection, converting
 from shared.core.sdist.limits import SdistBudget, SdistLimits
 from shared.core.sdist.stream import GzipStream
 from shared.core.text import is_control, one_line, show
@@ -344,17 +343,7 @@ def _special(name: str, what: str) -> Rejection:
     )
 
 
-@contextmanager
-def _converting_tar_errors() -> Iterator[None]:
-    """Turn what tarfile raises on damaged data into CORRUPT_SDIST.
-
-    OSError is not caught: it comes from the file object, not from the upload.
-    """
-    try:
-        yield
-    except Rejection:
-        raise
-    except (tarfile.TarError, EOFError, ValueError, RecursionError) as exc:
-        raise Rejection(
-            RejectCode.CORRUPT_SDIST, f"the tar archive is damaged: {one_line(str(exc))}"
-        ) from exc
+def _converting_tar_errors() -> AbstractContextManager[None]:
+    """What tarfile raises on damaged data, as CORRUPT_SDIST."""
+    errors = (tarfile.TarError, EOFError, ValueError, RecursionError)
+    return converting(errors, RejectCode.CORRUPT_SDIST, "the tar archive is damaged")

@@ -16,13 +16,13 @@ import typing
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from shared.core.errors import RejectCode, Rejection
+from shared.core.errors import RejectCode, Rejection, converting
 from shared.core.wheel.limits import Budget, Limits
-from shared.core.wheel.text import is_control, one_line, show, show_list
+from shared.core.wheel.text import is_control, show, show_list
 
 _LOCAL_SIG = b"PK\x03\x04"
 _CENTRAL_SIG = b"PK\x01\x02"
@@ -397,26 +397,18 @@ def read_limited(
     return None if len(content) > limit else content
 
 
-@contextmanager
-def converting_zip_errors() -> Iterator[None]:
-    """Turn what zipfile and zlib raise on damaged data into CORRUPT_ZIP.
+def converting_zip_errors() -> AbstractContextManager[None]:
+    """What zipfile and zlib raise on damaged data, as CORRUPT_ZIP."""
+    return converting(_ZIP_ERRORS, RejectCode.CORRUPT_ZIP, "the archive is damaged")
 
-    OSError is not caught: it comes from the file object, not from the upload.
-    """
-    try:
-        yield
-    except Rejection:
-        raise
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        EOFError,
-        UnicodeDecodeError,
-        NotImplementedError,
-        RuntimeError,
-        ValueError,
-        struct.error,
-    ) as exc:
-        raise Rejection(
-            RejectCode.CORRUPT_ZIP, f"the archive is damaged: {one_line(str(exc))}"
-        ) from exc
+
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    UnicodeDecodeError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+)
