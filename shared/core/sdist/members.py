@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from shared.core.errors import RejectCode, Rejection, converting
 from shared.core.sdist.limits import SdistBudget, SdistLimits
 from shared.core.sdist.stream import GzipStream
-from shared.core.text import is_control, one_line, show
+from shared.core.text import one_line, show
 
 _EXTENDED_TYPES = frozenset(
     {
@@ -50,7 +50,9 @@ _MAX_EXTENDED_RUN = 4
 _MAX_LINK_HOPS = 40  # as Linux's MAXSYMLINKS
 _SPECIAL_BITS = 0o6000  # setuid, setgid
 _DRIVE_LETTER = re.compile(r"[A-Za-z]:")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # as shared.core.text.is_control
 _CHUNK = 64 * 1024
+_HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
 @dataclass
@@ -102,16 +104,16 @@ def _check_next_header(stream: GzipStream, limits: SdistLimits, run: int) -> int
 
     A PAX or GNU long-name header is read whole (and in a run, recursively), so its size
     and the run are capped here. The plain name field of a header is checked too: tools
-    that ignore PAX headers extract the member under that name.
+    that ignore PAX headers extract the member under that name. Only the fields needed
+    are read (tarfile parses the block fully next); a block that is not a valid header
+    is left to tarfile, and to _check_the_end.
     """
-    block = stream.peek(tarfile.BLOCKSIZE)
-    try:
-        header = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return 0  # the end of the archive, or damage: tarfile decides, _check_the_end judges
-    if header.type == tarfile.GNUTYPE_SPARSE:
+    header = _RawHeader.peek(stream)
+    if header is None:
+        return 0
+    if header.kind == tarfile.GNUTYPE_SPARSE:
         raise _special(header.name, "a sparse file")
-    if header.type not in _EXTENDED_TYPES:
+    if header.kind not in _EXTENDED_TYPES:
         if _escapes(header.name):
             raise Rejection(
                 RejectCode.UNSAFE_PATH, f"a header names the member {show(header.name)}"
@@ -127,6 +129,49 @@ def _check_next_header(stream: GzipStream, limits: SdistLimits, run: int) -> int
     if b"GNU.sparse." in stream.peek(tarfile.BLOCKSIZE + header.size):
         raise _special(header.name, "a sparse file (PAX)")
     return run + 1
+
+
+@dataclass(frozen=True)
+class _RawHeader:
+    """The fields of a tar header block the checks need, as the block spells them."""
+
+    kind: bytes
+    size: int
+    name: str  # the plain name field (with the ustar prefix), before any PAX or GNU name
+
+    @classmethod
+    def peek(cls, stream: GzipStream) -> _RawHeader | None:
+        block = stream.peek(tarfile.BLOCKSIZE)
+        size = _number(block[124:136]) if len(block) == tarfile.BLOCKSIZE else None
+        stored = _number(block[148:156])
+        if size is None or stored is None or not _checksum_matches(block, stored):
+            return None  # the end of the archive, or damage
+        name = block[:100].split(b"\0", 1)[0]
+        if block[257:263] == b"ustar\0" and block[345] != 0:
+            name = block[345:500].split(b"\0", 1)[0] + b"/" + name
+        return cls(block[156:157], size, name.decode("utf-8", "surrogateescape"))
+
+
+def _number(field: bytes) -> int | None:
+    """A header number: octal digits, or base-256 when the high bit is set (GNU)."""
+    if field[:1] and field[0] & 0x80:
+        return int.from_bytes(field[1:], "big") if field[0] == 0x80 else None
+    digits = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(digits or b"0", 8)
+    except ValueError:
+        return None
+
+
+def _checksum_matches(block: bytes, stored: int) -> bool:
+    """The header checksum (the bytes summed, the field itself read as spaces), unsigned or
+    signed as tarfile accepts; an all-zero block (the end marker) never matches."""
+    rest = block[:148] + block[156:]
+    unsigned = sum(rest) + 8 * 0x20
+    if stored == unsigned:
+        return any(rest)
+    high = len(rest) - len(rest.translate(None, _HIGH_BYTES))  # signed: each is 256 less
+    return stored == unsigned - 256 * high
 
 
 def _check_the_end(stream: GzipStream, offset: int) -> None:
@@ -278,7 +323,7 @@ def path_problem(name: str, max_length: int, *, link: bool = False) -> str | Non
         return "is empty"
     if len(name) > max_length:
         return f"is {len(name)} characters long, over the limit of {max_length}"
-    if any(is_control(ch) for ch in name):
+    if _CONTROL.search(name):
         return "contains a control character"
     if "\\" in name:
         return "contains a backslash"
