@@ -1,4 +1,5 @@
-"""HTTP front door: the simple index for pip/uv/poetry, file redirects, SAS on request, health.
+"""HTTP front door: the simple index for pip/uv/poetry, file redirects, SAS on request, health,
+and PyPI's upload API for twine, uv publish and poetry publish.
 
 Host-level auth is anonymous because pip and uv can send HTTP Basic credentials but not a
 function key; every route but /health checks a wheelvault token in code. The routes only
@@ -19,6 +20,7 @@ from shared.adapters.secretstore import VaultUnavailable
 from shared.core.redact import redact_url
 from shared.core.tokens import Scope
 from shared.services.frontdoor import FrontDoor, HttpProblem, Reply
+from shared.services.upload_api import check_upload_path
 from shared.services.wiring import get_services, health_reply
 from shared.settings import SettingsError
 
@@ -61,6 +63,22 @@ def sas_upload(req: func.HttpRequest) -> func.HttpResponse:
     return _publish(req, lambda door: door.upload_sas(req.get_body()))
 
 
+@bp.function_name("upload_legacy")
+@bp.route(route="legacy", methods=["POST"], auth_level=ANONYMOUS)
+def upload_legacy(req: func.HttpRequest) -> func.HttpResponse:
+    """PyPI's upload API, where twine, uv and poetry send files (`--repository-url …/legacy/`)."""
+    return _upload(req, "")
+
+
+@bp.function_name("upload_root")
+@bp.route(route="{*path}", methods=["POST"], auth_level=ANONYMOUS)
+def upload_root(req: func.HttpRequest) -> func.HttpResponse:
+    """The same at `/` (pypiserver's and devpi's users point twine at the root). Azure cannot
+    bind an empty route reliably, so this is a POST-only catch-all that serves `/` alone; as
+    the least specific route, every other route wins over it."""
+    return _upload(req, _path(req, "path"))
+
+
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
@@ -78,6 +96,16 @@ def _read(req: func.HttpRequest, action: Action) -> func.HttpResponse:
 
 def _publish(req: func.HttpRequest, action: Action) -> func.HttpResponse:
     return _authorized(req, Scope.PUBLISH, action)
+
+
+def _upload(req: func.HttpRequest, path: str) -> func.HttpResponse:
+    """A path the upload API does not serve is a 404 before any token is looked at."""
+    try:
+        check_upload_path(path)
+    except HttpProblem as problem:
+        return _response(problem.reply(), req.method)
+    body, content_type = req.get_body(), req.headers.get("Content-Type")
+    return _publish(req, lambda _: get_services().upload_api.upload(content_type, body))
 
 
 def _path(req: func.HttpRequest, name: str) -> str:

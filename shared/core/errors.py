@@ -62,6 +62,9 @@ class RejectCode(StrEnum):
     UNSAFE_LINK = "unsafe-link"
     SDIST_TOP_LEVEL_INVALID = "sdist-top-level-invalid"  # not one top-level directory holding all
     PKG_INFO_MISSING = "pkg-info-missing"  # no {top}/PKG-INFO regular file
+    # The upload API (PyPI's `/legacy/` form): what the request says about its file is checked.
+    DIGEST_MISMATCH = "digest-mismatch"  # an md5/sha256/blake2_256 digest sent is not the file's
+    FORM_MISMATCH = "form-mismatch"  # the form's name or version is not the file's metadata
 
 
 class Rejection(ValueError):

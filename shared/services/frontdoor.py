@@ -109,16 +109,21 @@ class FrontDoor:
     # -- auth -------------------------------------------------------------------------------
 
     def authorize(self, authorization: str | None, scope: Scope) -> str:
-        """The token's name, or 401: unknown, malformed, expired and wrong-scope look alike."""
+        """The token's name, or 401: unknown, malformed and expired look alike. A valid read
+        token where publishing is asked is a 403: it authenticated, but may not do this."""
         name = self._verifier().verify(authorization, scope)
-        if name is None:
-            message = (
-                "a valid token is required: send it as the password of HTTP Basic auth"
-                if scope is Scope.READ
-                else "a valid token with publish scope is required"
+        if name is not None:
+            return name
+        if scope is Scope.PUBLISH and self._verifier().verify(authorization, Scope.READ):
+            raise HttpProblem(
+                403, "forbidden", "this token may only read: publishing needs a publish token"
             )
-            raise HttpProblem(401, "unauthorized", message, {"WWW-Authenticate": REALM})
-        return name
+        message = (
+            "a valid token is required: send it as the password of HTTP Basic auth"
+            if scope is Scope.READ
+            else "a valid token with publish scope is required"
+        )
+        raise HttpProblem(401, "unauthorized", message, {"WWW-Authenticate": REALM})
 
     # -- pages ------------------------------------------------------------------------------
 

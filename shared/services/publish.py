@@ -8,19 +8,28 @@ either nothing or a state the next delivery of the same event completes.
 
 Every step costs a constant number of storage requests, whatever the size of the project or the
 index: the page step reads the page, adds the file and writes it back on the ETag it read.
+
+Two ways in, one pipeline: `publish_upload` (the blob trigger) and the upload API (PyPI's
+`/legacy/` form, `shared.services.upload_api`) both call `publish`, which spools, validates,
+checks what the request said about the file (`Expected`: its digests, name and version),
+publishes or quarantines, and answers with a `PublishResult`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, BinaryIO, Literal, Protocol, runtime_checkable
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
 from shared.core import layout
@@ -92,6 +101,61 @@ class _Spool(contextlib.ExitStack):
         return self.file
 
 
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+DIGESTS: Mapping[str, Callable[[], _Hasher]] = {
+    "md5": lambda: hashlib.md5(usedforsecurity=False),  # PyPI's oldest field; a checksum here
+    "sha256": hashlib.sha256,
+    "blake2_256": lambda: hashlib.blake2b(digest_size=32),
+}
+"""The digests the upload API's form can carry (`{algorithm}_digest`), and how to compute each."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a request says about the file it carries; `publish` checks each part it is given.
+
+    `digests`: algorithm (a key of DIGESTS) -> lower-case hex, as sent; every one must match
+    the bytes. `name` and `version`: as the form gives them; they must be the file's own
+    (compared normalised, as PyPI compares them).
+    """
+
+    name: str | None = None
+    version: str | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)
+
+    def check_digests(self, computed: Mapping[str, str]) -> None:
+        for algorithm, sent in self.digests.items():
+            if not hmac.compare_digest(sent.encode(), computed[algorithm].encode()):
+                raise Rejection(
+                    RejectCode.DIGEST_MISMATCH,
+                    f"the file's {algorithm} digest is {computed[algorithm]}, not the "
+                    f"{algorithm}_digest sent with it ({sent}): the file changed on the way, "
+                    "or the digest is of another file",
+                )
+
+    def check_metadata(self, project: str, version: str) -> None:
+        """`project`/`version`: the file's own (its metadata's name, normalised, and version)."""
+        same_name = self.name is None or canonicalize_name(self.name) == project
+        if same_name and (self.version is None or _same_version(self.version, version)):
+            return
+        raise Rejection(
+            RejectCode.FORM_MISMATCH,
+            f"the form says name {self.name!r} version {self.version!r}, but the file is "
+            f"{project} {version}: send the name and version of the file's own metadata",
+        )
+
+
+def _same_version(sent: str, version: str) -> bool:
+    try:
+        return Version(sent) == Version(version)
+    except InvalidVersion:
+        return False
+
+
 class Publisher:
     def __init__(
         self,
@@ -114,28 +178,59 @@ class Publisher:
     def publish_upload(
         self, name: str, stream: IO[bytes] | Iterable[bytes], *, etag: str | None = None
     ) -> PublishResult:
-        """Publish `uploads/{name}` whose bytes `stream` yields; never raises for bad input.
+        """Publish `uploads/{name}` whose bytes `stream` yields, then remove the upload;
+        never raises for bad input.
 
         `etag`: the version of the upload these bytes came from, so that the final delete cannot
         remove a newer blob written under the same name meanwhile (its own event will follow).
         """
+        result = self.publish(
+            name,
+            stream,
+            source=f"{layout.UPLOADS}/{name}",
+            reread=lambda: self.store.read_chunks(layout.UPLOADS, name),
+        )
+        self._remove_upload(name, etag)
+        return result
+
+    def publish(
+        self,
+        name: str,
+        stream: IO[bytes] | Iterable[bytes],
+        *,
+        source: str,
+        reread: Callable[[], Payload],
+        expected: Expected | None = None,
+    ) -> PublishResult:
+        """Publish the file `name` whose bytes `stream` yields; never raises for bad input.
+
+        Spool, validate, check `expected` (digests before anything else is looked at, the
+        name and version against the file's metadata), publish or quarantine. `source` says
+        where the file came from (kept in its record and in a quarantine reason); `reread`
+        gives every byte again, for quarantining a file over the cap (only its head is spooled).
+        """
+        expected = expected or Expected()
         with _Spool() as spool:
-            sha256, size = self._spool(_chunks(stream), spool)
+            digests, size = self._spool(_chunks(stream), spool, expected.digests)
+            sha256 = digests["sha256"]
             try:
-                check_upload_name(name)
+                self.check_name(name)
                 if size > self.max_upload_bytes:
                     raise Rejection(
                         RejectCode.TOO_LARGE,
                         f"{size} bytes is over the limit of {self.max_upload_bytes} bytes "
                         "(WHEELVAULT_MAX_UPLOAD_BYTES)",
                     )
+                expected.check_digests(digests)
                 info = inspect_wheel(name, spool.rewound(), limits=self.limits)
-                status = self._publish(name, info, spool.rewound(), sha256, size)
+                expected.check_metadata(info.project, info.version)
+                status = self._publish(info, spool.rewound(), sha256, size, source)
                 result = PublishResult(
                     name, status, sha256, size, project=info.project, version=info.version
                 )
             except Rejection as rejection:
-                quarantined = self._quarantine(name, rejection, sha256, size, spool)
+                kept = spool.rewound if size <= self.max_upload_bytes else reread
+                quarantined = self._quarantine(name, rejection, sha256, size, kept, source)
                 result = PublishResult(
                     name,
                     "rejected",
@@ -145,23 +240,31 @@ class Publisher:
                     message=rejection.message,
                     quarantined_as=quarantined,
                 )
-        self._remove_upload(name, etag)
         log.info("upload %s", result.status, extra={"wheelvault": result.log_fields()})
         return result
 
-    def _spool(self, chunks: Iterator[bytes], spool: _Spool) -> tuple[str, int]:
-        """Hash every byte; keep at most one byte over the cap (the rest is only hashed)."""
-        digest = hashlib.sha256()
+    @staticmethod
+    def check_name(name: str) -> None:
+        """The first check `publish` makes: a Rejection for a name that is no upload name."""
+        check_upload_name(name)
+
+    def _spool(
+        self, chunks: Iterator[bytes], spool: _Spool, algorithms: Iterable[str]
+    ) -> tuple[dict[str, str], int]:
+        """Hash every byte (sha256 and `algorithms`); keep at most one byte over the cap (the
+        rest is only hashed)."""
+        hashers = {name: DIGESTS[name]() for name in {"sha256", *algorithms}}
         size = 0
         for chunk in chunks:
-            digest.update(chunk)
+            for hasher in hashers.values():
+                hasher.update(chunk)
             if size <= self.max_upload_bytes:
                 spool.write(chunk[: self.max_upload_bytes + 1 - size])
             size += len(chunk)
-        return digest.hexdigest(), size
+        return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size
 
     def _publish(
-        self, name: str, info: WheelInfo, spool: IO[bytes], sha256: str, size: int
+        self, info: WheelInfo, spool: IO[bytes], sha256: str, size: int, source: str
     ) -> Literal["published", "unchanged"]:
         project, filename = info.project, info.filename
         if self.records.tombstoned(filename):
@@ -199,11 +302,11 @@ class Publisher:
         # Sidecar before record: a page lists a file once its record exists, and everything a
         # page links to must already be there.
         self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
-        record = self.records.create(self._record(name, info, sha256, size))
+        record = self.records.create(self._record(info, sha256, size, source))
         self.pages.add_file(record)
         return status
 
-    def _record(self, name: str, info: WheelInfo, sha256: str, size: int) -> FileRecord:
+    def _record(self, info: WheelInfo, sha256: str, size: int, source: str) -> FileRecord:
         return FileRecord(
             project=info.project,
             name=info.name,
@@ -214,7 +317,7 @@ class Publisher:
             upload_time=self.clock(),
             requires_python=info.requires_python,
             metadata_sha256=info.metadata_sha256,
-            source=f"{layout.UPLOADS}/{name}",
+            source=source,
             warnings=info.warnings,
         )
 
@@ -234,16 +337,22 @@ class Publisher:
             self.store.put(layout.INDEX, path, data, content_type=content_type, create_only=True)
 
     def _quarantine(
-        self, name: str, rejection: Rejection, sha256: str, size: int, spool: _Spool
+        self,
+        name: str,
+        rejection: Rejection,
+        sha256: str,
+        size: int,
+        data: Callable[[], Payload],
+        source: str,
     ) -> str:
-        def data() -> Payload:
-            # Over the cap only the first bytes were spooled: the rest is read from the upload.
-            if size <= self.max_upload_bytes:
-                return spool.rewound()
-            return self.store.read_chunks(layout.UPLOADS, name)
-
         return self.quarantine.put(
-            name, data, sha256=sha256, size=size, code=rejection.code, message=rejection.message
+            name,
+            data,
+            sha256=sha256,
+            size=size,
+            code=rejection.code,
+            message=rejection.message,
+            extra={"source": source},
         )
 
     def _remove_upload(self, name: str, etag: str | None) -> None:

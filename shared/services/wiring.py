@@ -22,6 +22,7 @@ from shared.services.pages import IndexPages
 from shared.services.publish import Publisher
 from shared.services.records import IndexRecords
 from shared.services.tokens import Tokens
+from shared.services.upload_api import UploadApi
 from shared.services.verifier import TokenVerifier
 from shared.settings import Settings, SettingsError, get_settings, reset_settings
 
@@ -44,6 +45,7 @@ class Services:
         self.publisher = Publisher(
             store, self.records, self.pages, max_upload_bytes=settings.max_upload_bytes
         )
+        self.upload_api = UploadApi(self.publisher, max_upload_bytes=settings.max_upload_bytes)
         self.manager = IndexManager(store, self.records, self.pages)
         self.signer = SasSigner(store.service)
         self.front_door = FrontDoor(

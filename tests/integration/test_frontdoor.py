@@ -131,7 +131,8 @@ def test_no_or_bad_token_is_401_with_a_basic_challenge(
 def test_a_read_token_cannot_get_an_upload_sas(index: Index) -> None:
     body = json.dumps({"filename": "demo_pkg-3.0-py3-none-any.whl"}).encode()
     response = call("sas_upload", "/sas/upload", method="POST", headers=index.auth(), body=body)
-    assert response.status_code == 401
+    assert response.status_code == 403  # a valid token, without publish scope
+    assert error_code(response) == "forbidden"
 
 
 # -- pages -----------------------------------------------------------------------------------

@@ -23,7 +23,12 @@ from typing import IO, Any
 import azure.functions as func
 import pytest
 
-from devhost.standins.host.localhost import READY_PREFIX, HostStartError, LocalHost
+from devhost.standins.host.localhost import (
+    READY_PREFIX,
+    HostConfigError,
+    HostStartError,
+    LocalHost,
+)
 from devhost.standins.host.messages import HostRequest, HostResponse
 from devhost.standins.host.routes import RouteTemplateError, parse_template, split_path
 from devhost.standins.host.settings import SettingsFileError
@@ -301,7 +306,7 @@ def test_keep_alive_requests_are_not_delayed_by_nagle(host: LocalHost) -> None:
     assert elapsed < 20 * 0.02, elapsed
 
 
-def test_a_body_over_100_mb_is_refused_before_it_is_sent(host: LocalHost) -> None:
+def test_a_body_over_100_mib_by_default_is_refused_before_it_is_sent(host: LocalHost) -> None:
     head = (
         "POST /api/echo/big HTTP/1.1\r\nHost: x\r\n"
         f"Content-Length: {MAX_BODY + 1}\r\nContent-Type: application/octet-stream\r\n\r\n"
@@ -403,11 +408,15 @@ def test_unsupported_templates_are_listed_as_problems_and_not_served(host: Local
         "items/{id:int}",
         "echo/{first}/{second?}",
         "{opt?}/required",
-        "tree/{*rest}",
+        "tree/{*rest}/leaf",
+        "{*rest}/{x}",
+        "tree/{*rest?}",
         "files/{**path}",
     ],
 )
-def test_templates_beyond_literals_and_name_parameters_are_refused_at_load(template: str) -> None:
+def test_templates_beyond_literals_parameters_and_a_last_catch_all_are_refused(
+    template: str,
+) -> None:
     with pytest.raises(RouteTemplateError):
         parse_template(template)
 
@@ -434,6 +443,83 @@ def test_the_root_and_legacy_routes_of_pypis_upload_api_are_served() -> None:
         refused = request(local, "GET", "/")
         assert (refused.status, refused.headers["Allow"]) == (405, "POST")
         assert request(local, "POST", "/legacy/x").status == 404
+
+
+def test_a_catch_all_takes_the_rest_of_the_path_and_loses_to_every_other_route() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    def named(name: str) -> func.HttpResponse:
+        return func.HttpResponse(name)
+
+    def routed(name: str, req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(json.dumps([name, dict(req.route_params)]))
+
+    @app.route(route="{*path}", methods=["POST"])
+    def upload_root(req: func.HttpRequest) -> func.HttpResponse:
+        return routed("root", req)
+
+    @app.route(route="legacy", methods=["POST"])
+    def upload_legacy(req: func.HttpRequest) -> func.HttpResponse:
+        return named("legacy")
+
+    @app.route(route="items/{name}", methods=["GET"])
+    def item(req: func.HttpRequest) -> func.HttpResponse:
+        return routed("item", req)
+
+    @app.route(route="tree/{*rest}", methods=["GET"])
+    def tree(req: func.HttpRequest) -> func.HttpResponse:
+        return routed("tree", req)
+
+    local = LocalHost(app, port=0, load_settings=False, host_json=REPO_ROOT / "host.json")
+    assert local.problems == ()
+    with local:
+        assert request(local, "POST", "/").json() == ["root", {"path": ""}]
+        assert request(local, "POST", "/a/b%2Fc/d/").json() == ["root", {"path": "a/b/c/d"}]
+        assert request(local, "POST", "/legacy/").body == b"legacy"  # a literal wins
+        assert request(local, "GET", "/items/x").json() == ["item", {"name": "x"}]
+        assert request(local, "POST", "/items/x").json() == ["root", {"path": "items/x"}]
+        assert request(local, "GET", "/tree").json() == ["tree", {"rest": ""}]
+        assert request(local, "GET", "/tree/a/b").json() == ["tree", {"rest": "a/b"}]
+        assert request(local, "GET", "/tree/a//b").status == 404  # an empty segment is no value
+        refused = request(local, "GET", "/legacy")
+        assert (refused.status, refused.headers["Allow"]) == (405, "POST")
+        # Only the POST catch-all matches: no resource is there, so 404, not 405.
+        assert request(local, "GET", "/nowhere").status == 404
+        assert request(local, "GET", "/").status == 404
+
+
+def test_two_catch_alls_for_one_method_are_a_duplicate_route() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="{*one}", methods=["POST"])
+    def first(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("first")
+
+    @app.route(route="{*other}", methods=["POST", "PUT"])
+    def second(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("second")
+
+    local = LocalHost(app, port=0, load_settings=False, host_json=REPO_ROOT / "host.json")
+    assert {p.info.name: p.reason for p in local.problems} == {
+        "second": "route '{*other}' is already served by 'first'"
+    }
+
+
+def test_the_body_limit_is_the_functions_hosts_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "10")
+    small = LocalHost(functions=sample_app.functions(), port=0, load_settings=False)
+    with small:
+        assert request(small, "POST", "/echo/limit", b"0123456789").status == 200
+        refused = request(small, "POST", "/echo/limit", b"0123456789A")
+        assert refused.status == 413
+        assert refused.json()["error"]["message"] == (
+            "the request body is over this host's limit of 10 bytes "
+            "(FUNCTIONS_REQUEST_BODY_SIZE_LIMIT)"
+        )
+    for bad in ("0", "-1", "ten", "1e6"):
+        monkeypatch.setenv("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", bad)
+        with pytest.raises(HostConfigError, match="FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"):
+            LocalHost(functions=sample_app.functions(), port=0, load_settings=False)
 
 
 def test_extra_endpoints_answer_before_the_functions() -> None:

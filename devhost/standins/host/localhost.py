@@ -75,7 +75,7 @@ from devhost.standins.host.functions import (
 from devhost.standins.host.invoke import EventLoopThread
 from devhost.standins.host.messages import Endpoint, HostRequest, HostResponse, error_response
 from devhost.standins.host.router import FunctionRouter
-from devhost.standins.host.server import MAX_BODY_BYTES, HttpServer
+from devhost.standins.host.server import HttpServer, body_limit
 from devhost.standins.host.settings import (
     SettingsFileError,
     apply_values,
@@ -127,7 +127,7 @@ class LocalHost(StartStop):
         settings: str | Path | None = None,
         load_settings: bool = True,
         host_json: Path | None = ROOT / "host.json",
-        max_body_bytes: int = MAX_BODY_BYTES,
+        max_body_bytes: int | None = None,
         triggers: bool = False,
         blob_triggers: bool | None = None,
         timer_triggers: bool | None = None,
@@ -136,7 +136,7 @@ class LocalHost(StartStop):
         max_attempts: int = MAX_ATTEMPTS,
         quarantine_container: str = DEFAULT_QUARANTINE,
     ) -> None:
-        self.host, self._port, self._max_body_bytes = host, port, max_body_bytes
+        self.host, self._port = host, port
         blob_options = BlobOptions(  # validates the values before anything else happens
             poll_interval=poll_interval,
             retry_delays=tuple(retry_delays),
@@ -147,6 +147,8 @@ class LocalHost(StartStop):
         self._timer_triggers = triggers if timer_triggers is None else timer_triggers
         if load_settings:
             _load_settings(Path(settings) if settings is not None else None)
+        # FUNCTIONS_REQUEST_BODY_SIZE_LIMIT from the settings, as the real host reads it.
+        self._max_body_bytes = body_limit(os.environ) if max_body_bytes is None else max_body_bytes
         if functions is None:
             functions = (app if app is not None else _import_app()).get_functions()
         self.functions: tuple[FunctionInfo, ...] = tuple(index_functions(functions))

@@ -1,7 +1,10 @@
 """The endpoint that serves HTTP-trigger functions at their routes.
 
 Matching picks the most specific template (see ``routes``); a path that some function serves,
-but not with this method, is a 405 with ``Allow``, as ASP.NET Core answers. A function that
+but not with this method, is a 405 with ``Allow``, as ASP.NET Core answers. A catch-all
+template is left out of that: it matches every path, and a 405 for every unknown URL would
+claim a resource where there is none (a path only catch-alls of other methods match is a
+404; Azure answers 404 to every method mismatch). A function that
 raises, or returns something unsendable, is a 500 whose body says nothing about the error: the
 traceback goes to the log only, because exception texts can carry tokens or storage URLs.
 """
@@ -40,6 +43,9 @@ class FunctionRouter:
         for function, params in matches:
             if function.allows(request.method):
                 return self._invoke(function, params, request)
+        matches = [(f, params) for f, params in matches if not f.template.is_catch_all]
+        if not matches:
+            return None
         allowed = sorted({m for f, _ in matches for m in f.methods or ()})
         response = error_response(
             405,

@@ -1,16 +1,20 @@
 """Route templates of HTTP-trigger functions, matched the way the Functions host matches them.
 
 The real host hands templates to ASP.NET Core routing. This module implements only what the
-app's routes need (``simple/{project}``, ``files/{project}/{filename}``, ``health``, the root
-``""``, ...) and refuses anything else when the function is loaded, so a template never
-silently means something different locally:
+app's routes need (``simple/{project}``, ``files/{project}/{filename}``, ``health``, the
+upload API's root catch-all ``{*path}``, ...) and refuses anything else when the function is
+loaded, so a template never silently means something different locally:
 
 * literal segments, compared case-insensitively;
-* ``{name}`` - one non-empty path segment, never containing the ``/`` separator.
+* ``{name}`` - one non-empty path segment, never containing the ``/`` separator;
+* ``{*name}`` as the last segment - a catch-all: the rest of the path, zero or more
+  non-empty segments joined with ``/`` (so ``{*path}`` alone also matches the root ``/``,
+  with an empty value, as in ASP.NET Core).
 
-Optional (``{name?}``), catch-all (``{*name}``) and constrained (``{id:int}``) parameters,
-defaults and segments mixing text and parameters are a :class:`RouteTemplateError`. An empty
-template (with an empty ``routePrefix``) is the root path ``/``.
+Optional (``{name?}``), ``{**name}`` and constrained (``{id:int}``) parameters, a catch-all
+before the last segment, defaults and segments mixing text and parameters are a
+:class:`RouteTemplateError`. An empty template (with an empty ``routePrefix``) is the root
+path ``/``.
 
 Paths are split on ``/`` before each segment is percent-decoded, so ``%2F`` can never create
 a new segment; the decoded value (which may then hold ``/``, ``..`` or ``\\``) is passed to the
@@ -22,7 +26,7 @@ One trailing slash is ignored; empty segments (``a//b``) match nothing. A segmen
 not decode as UTF-8 is a 400.
 
 When several templates match a path, the most specific wins, as in ASP.NET Core: per segment,
-a literal before a parameter.
+a literal before a parameter, and a parameter before a catch-all.
 """
 
 from __future__ import annotations
@@ -41,16 +45,25 @@ class PathError(ValueError):
     """A request path that cannot be decoded (percent-escapes that are not UTF-8)."""
 
 
-_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_LITERAL_RANK, _PARAMETER_RANK = 1, 2  # lower wins when several templates match one path
+_PARAMETER = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)\}")
+# Lower wins when several templates match one path.
+_LITERAL_RANK, _PARAMETER_RANK, _CATCH_ALL_RANK = 1, 2, 3
 
 
 @dataclass(frozen=True)
 class Segment:
-    """One ``/``-separated piece of a template: a literal, or the name of a parameter."""
+    """One ``/``-separated piece of a template: a literal, or the name of a parameter (a
+    catch-all parameter takes the rest of the path)."""
 
     text: str
     is_parameter: bool
+    catch_all: bool = False
+
+    @property
+    def rank(self) -> int:
+        if self.catch_all:
+            return _CATCH_ALL_RANK
+        return _PARAMETER_RANK if self.is_parameter else _LITERAL_RANK
 
     def accepts(self, value: str) -> bool:
         """A parameter takes any non-empty segment; a literal only itself, in any case."""
@@ -58,7 +71,9 @@ class Segment:
 
     def signature(self) -> str:
         """What the segment matches, ignoring parameter names (to spot duplicate routes)."""
-        return "{}" if self.is_parameter else self.text.lower()
+        if self.is_parameter:
+            return "{*}" if self.catch_all else "{}"
+        return self.text.lower()
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,12 @@ class RouteTemplate:
     @property
     def precedence(self) -> tuple[int, ...]:
         """Sort key: lower sorts first and wins when several templates match one path."""
-        return tuple(_PARAMETER_RANK if s.is_parameter else _LITERAL_RANK for s in self.segments)
+        return tuple(segment.rank for segment in self.segments)
+
+    @property
+    def is_catch_all(self) -> bool:
+        """Whether the template ends in a catch-all (and so matches paths of any length)."""
+        return bool(self.segments) and self.segments[-1].catch_all
 
     @property
     def signature(self) -> str:
@@ -79,14 +99,21 @@ class RouteTemplate:
 
     def match(self, path: Sequence[str]) -> dict[str, str] | None:
         """Route parameters if ``path`` (decoded segments) fits, else ``None``."""
-        if len(path) != len(self.segments):
+        rest = self.segments[-1] if self.is_catch_all else None
+        fixed = self.segments[:-1] if rest is not None else self.segments
+        if len(path) < len(fixed) or (rest is None and len(path) != len(fixed)):
             return None
         values: dict[str, str] = {}
-        for segment, value in zip(self.segments, path, strict=True):
+        for segment, value in zip(fixed, path, strict=False):
             if not segment.accepts(value):
                 return None
             if segment.is_parameter:
                 values[segment.text] = value
+        if rest is not None:
+            remainder = path[len(fixed) :]
+            if not all(remainder):  # an empty segment (a//b) is no value, here as anywhere
+                return None
+            values[rest.text] = "/".join(remainder)
         return values
 
 
@@ -94,6 +121,8 @@ def parse_template(route: str, prefix: str = "") -> RouteTemplate:
     """Parse ``prefix/route`` (``host.json``'s routePrefix, then the function's route)."""
     text = "/".join(part.strip("/") for part in (prefix, route) if part.strip("/"))
     segments = tuple(_parse_segment(raw, text) for raw in (text.split("/") if text else []))
+    if any(segment.catch_all for segment in segments[:-1]):
+        raise RouteTemplateError(f"route {text!r}: a catch-all parameter must be the last segment")
     names = [s.text for s in segments if s.is_parameter]
     repeated = sorted({name.lower() for name in names if names.count(name) > 1})
     if repeated:
@@ -106,11 +135,11 @@ def _parse_segment(raw: str, template: str) -> Segment:
         raise RouteTemplateError(f"route {template!r} has an empty segment")
     parameter = _PARAMETER.fullmatch(raw)
     if parameter:
-        return Segment(parameter[1], is_parameter=True)
+        return Segment(parameter[2], is_parameter=True, catch_all=bool(parameter[1]))
     if "{" in raw or "}" in raw:
         raise RouteTemplateError(
             f"route {template!r}: segment {raw!r} is not supported by the local host, which "
-            "serves literal segments and {name} parameters only"
+            "serves literal segments, {name} parameters and a last {*name} only"
         )
     return Segment(raw, is_parameter=False)
 

@@ -8,7 +8,9 @@ hand applications a percent-decoded path, which would lose the difference betwee
 What the transport guarantees, whatever the endpoints do:
 
 * bodies are read completely before dispatch (``Content-Length`` or chunked), capped at
-  ``max_body_bytes`` (413 before reading, also on ``Expect: 100-continue``);
+  ``max_body_bytes`` (413 before reading, also on ``Expect: 100-continue``): the Functions
+  host's ``FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`` app setting, 104857600 bytes (100 MiB) when
+  unset, as in Azure, where a larger body never reaches a function either;
 * framing headers (``Content-Length``, ``Connection``) are the server's; HEAD, 204 and 304
   replies carry no body;
 * one log line per request: method, path without query (it may hold SAS signatures), status,
@@ -23,19 +25,21 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 from devhost.listening import LocalHttpServer, QuietHandler, loggable_path, trusted_host
 
+from .functions import HostConfigError
 from .messages import HostRequest, HostResponse, error_response
 
 logger = logging.getLogger("devhost.host")
 request_logger = logging.getLogger("devhost.host.requests")
 
-MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit (100 MB)
+MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's default request body limit
+BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"  # the app setting that changes it
 IDLE_TIMEOUT_SECONDS = 120.0
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 8 * 1024 * 1024
@@ -112,7 +116,7 @@ class _Handler(QuietHandler):
             raise BodyError(400, "bad-request", "the Content-Length header is not valid")
         length = int(values.pop())
         if length > self.server.max_body_bytes:
-            raise BodyError(413, "too-large", "the request body is too large")
+            raise self.server.too_large()
         return length
 
     def _read_body(self) -> bytes:
@@ -133,7 +137,7 @@ class _Handler(QuietHandler):
                 break
             total += size
             if total > self.server.max_body_bytes:
-                raise BodyError(413, "too-large", "the request body is too large")
+                raise self.server.too_large()
             chunk = self.rfile.read(size)
             if len(chunk) != size:
                 raise ClientGone
@@ -254,6 +258,14 @@ class HttpServer(LocalHttpServer):
             self._workers.append(thread)
         thread.start()
 
+    def too_large(self) -> BodyError:
+        return BodyError(
+            413,
+            "too-large",
+            f"the request body is over this host's limit of {self.max_body_bytes} bytes "
+            f"({BODY_LIMIT_SETTING})",
+        )
+
     @property
     def authority(self) -> str:
         """``host:port`` of the listening socket, for URLs when a request has no Host."""
@@ -296,6 +308,17 @@ class HttpServer(LocalHttpServer):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in workers):
             logger.warning("stopped with requests still running after %.0fs", grace_seconds)
+
+
+def body_limit(environ: Mapping[str, str]) -> int:
+    """The request body limit the settings give (``FUNCTIONS_REQUEST_BODY_SIZE_LIMIT``, in
+    bytes), or the Functions host's default."""
+    raw = environ.get(BODY_LIMIT_SETTING, "").strip()
+    if not raw:
+        return MAX_BODY_BYTES
+    if not _DIGITS.fullmatch(raw) or int(raw) == 0:
+        raise HostConfigError(f"{BODY_LIMIT_SETTING} must be a positive number of bytes")
+    return int(raw)
 
 
 def _split_target(target: str) -> tuple[str, str]:
