@@ -16,15 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from packaging.utils import (
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_wheel_filename,
-)
+from packaging.utils import NormalizedName
 
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
+from shared.core.distribution import SDIST_SUFFIX, WHEEL_SUFFIX, parse_filename
 from shared.core.records import FileRecord
 from shared.core.redact import redact_url
 from shared.services.wiring import build_services
@@ -119,13 +115,13 @@ def _refusal(error: urllib.error.HTTPError) -> Refused:
 
 def distributions(arguments: list[str]) -> list[Path]:
     """The files to upload, all checked before the first upload: each FILE as given, and the
-    wheels directly in each directory (its other files are skipped with a note: an sdist or a
-    stray file in dist/ would only be refused by the index, which takes wheels only)."""
+    wheels and sdists directly in each directory — the dist/ of a normal build (its other files
+    are skipped with a note: the index would only refuse them)."""
     files: list[Path] = []
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            files.extend(_wheels_in(path))
+            files.extend(_distributions_in(path))
         elif path.is_file():
             files.append(path)
         else:
@@ -134,22 +130,25 @@ def distributions(arguments: list[str]) -> list[Path]:
     return [path for path in files if unique[path.resolve()] is path]
 
 
-def _wheels_in(directory: Path) -> list[Path]:
-    wheels = []
+def _distributions_in(directory: Path) -> list[Path]:
+    found = []
     for path in sorted(directory.iterdir()):
-        if path.is_file() and path.name.endswith(".whl"):
-            wheels.append(path)
+        if path.is_file() and path.name.endswith((WHEEL_SUFFIX, SDIST_SUFFIX)):
+            found.append(path)
         elif path.is_file() and not path.name.startswith("."):  # hatch writes dist/.gitignore
-            print(f"skipping {path}: not a wheel (the index takes wheels only)", file=sys.stderr)
-    if not wheels:
-        raise IndexCliError(f"{directory}: no wheels (*.whl) in it")
-    return wheels
+            print(
+                f"skipping {path}: not a wheel or an sdist (the index takes *.whl and *.tar.gz)",
+                file=sys.stderr,
+            )
+    if not found:
+        raise IndexCliError(f"{directory}: no wheels (*.whl) or sdists (*.tar.gz) in it")
+    return found
 
 
 def upload(
     files: list[Path], *, base_url: str, token: str, progress: bool, skip_existing: bool = False
 ) -> list[str]:
-    """Upload each wheel through a create-only SAS from the front door; returns the names."""
+    """Upload each file through a create-only SAS from the front door; returns the names."""
     names = []
     for path in files:
         try:
@@ -190,10 +189,10 @@ def _check_identical(path: Path, *, base_url: str, token: str, refusal: Refused)
     The published file's sha256 comes from the front door (a publish token may read), so this
     works against a deployed index as well as the local one."""
     try:
-        project = str(parse_wheel_filename(path.name)[0])
+        project = str(parse_filename(path.name)[0])
         answer = _call(base_url, "/sas/install", token, {"project": project, "filename": path.name})
         published = str(answer["files"][0]["sha256"])
-    except (InvalidWheelFilename, Refused, KeyError, IndexError, TypeError):
+    except (ValueError, Refused, KeyError, IndexError, TypeError):
         # Published under another spelling of the same distribution: not this file.
         raise refusal from None
     if published != _sha256(path):
@@ -232,8 +231,8 @@ def upload_state(store: BlobStore, name: str) -> tuple[str, str] | None:
     if pending:
         return None
     try:
-        project = canonicalize_name(parse_wheel_filename(name)[0])
-    except InvalidWheelFilename:
+        project = parse_filename(name)[0]
+    except ValueError:  # neither a wheel's nor an sdist's name: it cannot have been published
         return "not uploaded", "nothing pending or quarantined under that name"
     if store.info(layout.INDEX, layout.file_path(project, name)) is not None:
         return "published", _warnings(store, project, name)

@@ -178,13 +178,13 @@ def _add_index_commands(groups: Any) -> None:
             f"{local_token} token)",
         )
 
-    upload = groups.add_parser("upload", help="upload wheels through an upload SAS")
+    upload = groups.add_parser("upload", help="upload wheels and sdists through an upload SAS")
     upload.add_argument(
         "files",
         nargs="+",
         metavar="FILE_OR_DIR",
-        help="a wheel, or a directory: the wheels (*.whl) directly in it are uploaded, other "
-        "files in it are skipped with a note",
+        help="a wheel or an sdist, or a directory such as dist/: the wheels (*.whl) and sdists "
+        "(*.tar.gz) directly in it are uploaded, other files in it are skipped with a note",
     )
     front_door(upload, "publish", "local-publisher")
     upload.add_argument("--wait", action="store_true", help="wait until each is published")

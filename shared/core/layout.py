@@ -10,9 +10,12 @@
     simple/{project}/index.json           one page per project (PEP 691 JSON)
     tombstones/{project}/{key}.json       a deleted distribution, never published again
 
-`{key}` is the distribution's identity (`distribution_key`): the normalised version, the build
-tag and the sorted set of tags. `Foo-1.0-py3-none-any.whl` and `foo-1.0.0-py3-none-any.whl` are
-one distribution, so they share a claim and a tombstone; another build or tag is another file.
+`{key}` is the distribution's identity (`distribution_key`): for a wheel the normalised version,
+the build tag and the sorted set of tags; for an sdist the normalised version and `sdist`.
+`Foo-1.0-py3-none-any.whl` and `foo-1.0.0-py3-none-any.whl` are one distribution, so they share a
+claim and a tombstone; another build or tag is another file. `foo-1.0.tar.gz` and
+`foo-1.0.0.tar.gz` are one sdist; a wheel and the sdist of one version are two distributions.
+Sdists have no `.metadata` sidecar (PKG-INFO may say `Dynamic`: it is not PEP 658 metadata).
 
 The stored JSON page is the one truth for both views of a page: the HTML view is rendered from it
 when served (cached per ETag), so the two cannot disagree. Blobs named `simple/**/index.html` and
@@ -25,6 +28,9 @@ from __future__ import annotations
 from typing import Final
 
 from packaging.utils import NormalizedName, canonicalize_version, parse_wheel_filename
+
+from shared.core.distribution import is_sdist
+from shared.core.sdist import parse_sdist_name
 
 UPLOADS: Final = "uploads"
 INDEX: Final = "index"
@@ -69,12 +75,17 @@ def project_json(project: NormalizedName) -> str:
 
 
 def distribution_key(filename: str) -> tuple[NormalizedName, str]:
-    """(project, key): what makes two wheel filenames the same distribution.
+    """(project, key): what makes two filenames the same distribution.
 
     Spellings that name the same thing give the same key: the project is normalised, the
     version canonical without trailing zeros (1.0 == 1.0.0), compressed tag sets expanded and
-    sorted. The build tag stays part of it. Raises InvalidWheelFilename for a non-wheel name.
+    sorted. The build tag stays part of it. Raises ValueError for a name of neither kind.
     """
+    if is_sdist(filename):
+        project, version = parse_sdist_name(filename)
+        # A wheel's key always ends in a tag set, `interpreter-abi-platform`, so it holds at
+        # least four hyphens; `{version}-sdist` holds one (canonical versions hold none).
+        return project, f"{canonicalize_version(version, strip_trailing_zero=True)}-sdist"
     project, version, build, tags = parse_wheel_filename(filename)
     canonical = canonicalize_version(version, strip_trailing_zero=True)
     build_tag = f"{build[0]}{build[1]}" if build else "_"  # build tags start with a digit

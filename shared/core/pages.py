@@ -8,6 +8,10 @@ The stored JSON is the truth. `parse_project_json` / `parse_root_json` are the r
 inverses (typed, strict), so a publish can read a page, change one file (`with_file`,
 `without_file`) and write it back without reading the records; the result is byte for byte what
 a full render from the records gives. The HTML view is rendered from the parsed JSON.
+
+Wheels and sdists share a page, ordered by version then filename. An sdist has no PEP 658
+metadata file, so its link carries no `data-core-metadata` (HTML) and no `core-metadata` key
+(JSON): PEP 691 makes the key optional, and its absence tells installers to download the file.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import quote
 
-from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from shared.core.distribution import parse_filename
 from shared.core.records import FileRecord, format_upload_time
 
 API_VERSION = "1.1"
@@ -32,13 +37,14 @@ API_VERSION = "1.1"
 
 @dataclass(frozen=True)
 class FileLink:
-    """One file as a page shows it. `yanked`: None if not yanked, else the reason ("" = none)."""
+    """One file as a page shows it. `yanked`: None if not yanked, else the reason ("" = none).
+    `core_metadata_sha256`: None for a file without a `.metadata` file (an sdist)."""
 
     filename: str
     url: str
     sha256: str
     requires_python: str | None
-    core_metadata_sha256: str
+    core_metadata_sha256: str | None
     size: int
     upload_time: str
     yanked: str | None
@@ -80,7 +86,7 @@ def build_project_page(project: NormalizedName, records: Iterable[FileRecord]) -
 @functools.lru_cache(maxsize=1 << 16)
 def _version(filename: str) -> tuple[Version, str]:
     """A file's version and its spelling. Cached: a publish places one file among thousands."""
-    version = parse_wheel_filename(filename)[1]
+    version = parse_filename(filename)[1]
     return version, str(version)
 
 
@@ -179,8 +185,9 @@ def render_project_html(page: ProjectPage) -> bytes:
         attrs = _attr("href", f"{f.url}#sha256={f.sha256}")
         if f.requires_python:
             attrs += _attr("data-requires-python", f.requires_python)
-        attrs += _attr("data-core-metadata", f"sha256={f.core_metadata_sha256}")
-        attrs += _attr("data-dist-info-metadata", f"sha256={f.core_metadata_sha256}")
+        if f.core_metadata_sha256 is not None:
+            attrs += _attr("data-core-metadata", f"sha256={f.core_metadata_sha256}")
+            attrs += _attr("data-dist-info-metadata", f"sha256={f.core_metadata_sha256}")
         if f.yanked is not None:
             attrs += _attr("data-yanked", f.yanked)
         links.append(f"<a{attrs}>{escape(f.filename)}</a>")
@@ -188,25 +195,29 @@ def render_project_html(page: ProjectPage) -> bytes:
 
 
 def project_page_data(page: ProjectPage) -> dict[str, Any]:
-    files = [
-        {
-            "filename": f.filename,
-            "url": f.url,
-            "hashes": {"sha256": f.sha256},
-            "requires-python": f.requires_python,
-            "core-metadata": {"sha256": f.core_metadata_sha256},
-            "dist-info-metadata": {"sha256": f.core_metadata_sha256},
-            "size": f.size,
-            "upload-time": f.upload_time,
-            "yanked": (f.yanked or True) if f.yanked is not None else False,
-        }
-        for f in page.files
-    ]
     return {
         "meta": {"api-version": API_VERSION},
         "name": page.name,
         "versions": list(page.versions),
-        "files": files,
+        "files": [_file_data(f) for f in page.files],
+    }
+
+
+def _file_data(f: FileLink) -> dict[str, Any]:
+    metadata = {"sha256": f.core_metadata_sha256}
+    return {
+        "filename": f.filename,
+        "url": f.url,
+        "hashes": {"sha256": f.sha256},
+        "requires-python": f.requires_python,
+        **(
+            {"core-metadata": metadata, "dist-info-metadata": metadata}
+            if f.core_metadata_sha256 is not None
+            else {}
+        ),
+        "size": f.size,
+        "upload-time": f.upload_time,
+        "yanked": (f.yanked or True) if f.yanked is not None else False,
     }
 
 
@@ -234,12 +245,14 @@ def render_project_json(page: ProjectPage) -> bytes:
 def _file_entry(f: FileLink) -> str:
     requires_python = "null" if f.requires_python is None else _s(f.requires_python)
     yanked = "false" if f.yanked is None else "true" if not f.yanked else _s(f.yanked)
+    metadata = ""  # an sdist: no keys at all, as project_page_data leaves them out
+    if f.core_metadata_sha256 is not None:
+        digest = f'{{\n    "sha256": {_s(f.core_metadata_sha256)}\n   }}'
+        metadata = f'   "core-metadata": {digest},\n   "dist-info-metadata": {digest},\n'
     return (
         f'  {{\n   "filename": {_s(f.filename)},\n   "url": {_s(f.url)},\n'
         f'   "hashes": {{\n    "sha256": {_s(f.sha256)}\n   }},\n'
-        f'   "requires-python": {requires_python},\n'
-        f'   "core-metadata": {{\n    "sha256": {_s(f.core_metadata_sha256)}\n   }},\n'
-        f'   "dist-info-metadata": {{\n    "sha256": {_s(f.core_metadata_sha256)}\n   }},\n'
+        f'   "requires-python": {requires_python},\n{metadata}'
         f'   "size": {int(f.size)},\n   "upload-time": {_s(f.upload_time)},\n'
         f'   "yanked": {yanked}\n  }}'
     )
@@ -297,12 +310,19 @@ def _parse_link(entry: dict[str, Any]) -> FileLink:
         url=_string(entry, "url"),
         sha256=_string(_object(entry.get("hashes"), "'hashes'"), "sha256"),
         requires_python=requires_python,
-        core_metadata_sha256=_string(_object(entry.get("core-metadata"), "metadata"), "sha256"),
+        core_metadata_sha256=_core_metadata(entry),
         size=size,
         upload_time=_string(entry, "upload-time"),
         # The renderer writes False, True (yanked, no reason) or the reason.
         yanked=None if yanked is False else "" if yanked is True else yanked,
     )
+
+
+def _core_metadata(entry: dict[str, Any]) -> str | None:
+    """The metadata file's hash; None when the renderer left the key out (an sdist)."""
+    if "core-metadata" not in entry:
+        return None
+    return _string(_object(entry["core-metadata"], "'core-metadata'"), "sha256")
 
 
 def _load(data: bytes) -> object:

@@ -7,18 +7,26 @@ Records are the source of truth. Pages are derived from them and can always be r
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated, Self
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.core.clock import iso_z
+from shared.core.distribution import is_sdist
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
 
 
 class FileRecord(BaseModel):
-    """One published distribution file. Immutable; changes (yank) write a new record."""
+    """One published distribution file. Immutable; changes (yank) write a new record.
+
+    `metadata_sha256`: the hash of a wheel's METADATA, served as its PEP 658 `.metadata`
+    file. An sdist has none (`null`); records written before sdists existed keep validating,
+    so `record_version` stays 1.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -31,7 +39,7 @@ class FileRecord(BaseModel):
     size: int = Field(ge=0)
     upload_time: datetime
     requires_python: str | None = None
-    metadata_sha256: str = Field(pattern=SHA256_PATTERN)
+    metadata_sha256: Sha256 | None = None
     yanked: bool = False
     yanked_reason: str | None = None
     source: str = ""
@@ -59,6 +67,14 @@ class FileRecord(BaseModel):
         if value.tzinfo is None:
             raise ValueError("upload_time must carry a timezone")
         return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _metadata_for_wheels_only(self) -> Self:
+        # A page links a wheel's `.metadata` file by this hash; an sdist has no such file.
+        if (self.metadata_sha256 is None) != is_sdist(self.filename):
+            kind = "an sdist has no" if is_sdist(self.filename) else "a wheel needs its"
+            raise ValueError(f"{self.filename!r}: {kind} metadata_sha256")
+        return self
 
     @property
     def normalized_project(self) -> NormalizedName:

@@ -18,13 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from shared.adapters.blobstore import BlobStore
 from shared.adapters.sas import SasSigner
 from shared.core import layout
 from shared.core.clock import iso_z
+from shared.core.distribution import WHEEL_SUFFIX, check_upload_name
 from shared.core.errors import Rejection
 from shared.core.negotiate import Representation, negotiate
 from shared.core.pages import (
@@ -37,7 +38,6 @@ from shared.core.pages import (
     render_root_json,
 )
 from shared.core.tokens import Scope
-from shared.core.wheel import check_upload_name
 from shared.services.pages import page_view
 from shared.services.verifier import TokenVerifier
 
@@ -229,7 +229,7 @@ class FrontDoor:
         }
 
     def upload_sas(self, body: bytes) -> Reply:
-        """A create-only SAS for one new wheel in the uploads container."""
+        """A create-only SAS for one new wheel or sdist in the uploads container."""
         filename = _string(_json_object(body), "filename")
         self._check_new_upload(filename)
         signed = self.signer.create_url(layout.UPLOADS, filename, self.sas_lifetime)
@@ -251,14 +251,19 @@ class FrontDoor:
         if self.store.info(layout.INDEX, layout.tombstone_path(filename)) is not None:
             raise HttpProblem(409, "filename-tombstoned", f"{filename} was deleted for good")
         # The claim, not the exact filename: a respelling of a published distribution
-        # (Demo_Pkg-1.0.0-… beside demo_pkg-1.0-…) would be refused when published.
+        # (Demo_Pkg-1.0.0-… beside demo_pkg-1.0-…, demo_pkg-1.0.0.tar.gz beside
+        # demo_pkg-1.0.tar.gz) would be refused when published.
         if self.store.info(layout.INDEX, layout.claim_path(filename)) is not None:
             raise HttpProblem(409, "file-exists", f"{filename} is already published")
 
     def _resolve(self, text: str) -> tuple[NormalizedName, str, list[FileLink]]:
-        """The newest version matching a PEP 508 requirement, and its files.
+        """The newest version matching a PEP 508 requirement, and its wheels.
 
-        Yanked files count only when the requirement pins a version (PEP 592).
+        Yanked files count only when the requirement pins a version (PEP 592). Sdists count
+        when choosing the version, as pip's do, so this never answers with an older release
+        than the index would install; a chosen release with no wheel is a 409 naming its
+        sdist: `pip install <url>` of an sdist builds it, which this endpoint does not promise.
+        Ask for the sdist by name (`{"project", "filename"}`) to get its URL anyway.
         """
         requirement = _requirement(text)
         project = canonicalize_name(requirement.name)
@@ -278,22 +283,25 @@ class FrontDoor:
                 f"{str(requirement.specifier) or 'any version'}",
             )
         best = max(allowed)
-        return project, str(best), sorted(candidates[best], key=lambda f: f.filename)
+        wheels = [f for f in candidates[best] if f.filename.endswith(WHEEL_SUFFIX)]
+        if not wheels:
+            raise _no_wheel(project, best, candidates[best])
+        return project, str(best), sorted(wheels, key=lambda f: f.filename)
 
     def _one_file(
         self, project: NormalizedName, filename: str
     ) -> tuple[NormalizedName, str, list[FileLink]]:
         link = self._stored_page(project).file(filename)
-        version = _wheel_version(filename) if link is not None else None
+        version = _file_version(filename) if link is not None else None
         if link is None or version is None:
             raise HttpProblem(404, "not-found", f"no file {filename!r} in project {project!r}")
         return project, str(version), [link]
 
     def _files_by_version(self, project: NormalizedName) -> dict[Version, list[FileLink]]:
-        """The page's wheels by version, in page order (anything else is not installable)."""
+        """The page's wheels and sdists by version, in page order."""
         grouped: dict[Version, list[FileLink]] = {}
         for link in self._stored_page(project).files:
-            version = _wheel_version(link.filename)
+            version = _file_version(link.filename)
             if version is not None:
                 grouped.setdefault(version, []).append(link)
         return grouped
@@ -328,6 +336,17 @@ def _representation(accept: str | None) -> Representation:
     return representation
 
 
+def _no_wheel(project: NormalizedName, version: Version, files: list[FileLink]) -> HttpProblem:
+    sdist = min(f.filename for f in files)
+    named = json.dumps({"project": project, "filename": sdist})
+    return HttpProblem(
+        409,
+        "no-wheel",
+        f"{project} {version} has no wheel, only the source distribution {sdist}; install it "
+        f"from the index (pip builds it), or ask for the sdist by name: {named}",
+    )
+
+
 def _requirement(text: str) -> Requirement:
     try:
         requirement = Requirement(text)
@@ -340,10 +359,10 @@ def _requirement(text: str) -> Requirement:
     return requirement
 
 
-def _wheel_version(filename: str) -> Version | None:
+def _file_version(filename: str) -> Version | None:
     try:
         return file_version(filename)
-    except InvalidWheelFilename:
+    except ValueError:  # a name of neither kind: never published, so never asked for
         return None
 
 

@@ -34,9 +34,11 @@ from packaging.version import InvalidVersion, Version
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
 from shared.core import layout
 from shared.core.clock import utc_now
+from shared.core.distribution import DistributionInfo, check_upload_name, inspect_distribution
 from shared.core.errors import RejectCode, Rejection
 from shared.core.records import FileRecord
-from shared.core.wheel import Limits, WheelInfo, check_upload_name, inspect_wheel
+from shared.core.sdist import SdistLimits
+from shared.core.wheel import Limits
 from shared.services.pages import IndexPages
 from shared.services.quarantine import Payload, Quarantine
 from shared.services.records import IndexRecords
@@ -165,6 +167,7 @@ class Publisher:
         *,
         max_upload_bytes: int,
         limits: Limits | None = None,
+        sdist_limits: SdistLimits | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
@@ -173,6 +176,7 @@ class Publisher:
         self.quarantine = Quarantine(store, clock=clock)
         self.max_upload_bytes = max_upload_bytes
         self.limits = limits or Limits()
+        self.sdist_limits = sdist_limits or SdistLimits()
         self.clock = clock
 
     def publish_upload(
@@ -222,7 +226,12 @@ class Publisher:
                         "(WHEELVAULT_MAX_UPLOAD_BYTES)",
                     )
                 expected.check_digests(digests)
-                info = inspect_wheel(name, spool.rewound(), limits=self.limits)
+                info = inspect_distribution(
+                    name,
+                    spool.rewound(),
+                    wheel_limits=self.limits,
+                    sdist_limits=self.sdist_limits,
+                )
                 expected.check_metadata(info.project, info.version)
                 status = self._publish(info, spool.rewound(), sha256, size, source)
                 result = PublishResult(
@@ -264,7 +273,7 @@ class Publisher:
         return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size
 
     def _publish(
-        self, info: WheelInfo, spool: IO[bytes], sha256: str, size: int, source: str
+        self, info: DistributionInfo, spool: IO[bytes], sha256: str, size: int, source: str
     ) -> Literal["published", "unchanged"]:
         project, filename = info.project, info.filename
         if self.records.tombstoned(filename):
@@ -301,12 +310,13 @@ class Publisher:
             status = "unchanged"
         # Sidecar before record: a page lists a file once its record exists, and everything a
         # page links to must already be there.
-        self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
+        if info.metadata is not None:  # a wheel's PEP 658 file; an sdist has none
+            self._create(layout.metadata_path(project, filename), info.metadata, layout.BINARY_TYPE)
         record = self.records.create(self._record(info, sha256, size, source))
         self.pages.add_file(record)
         return status
 
-    def _record(self, info: WheelInfo, sha256: str, size: int, source: str) -> FileRecord:
+    def _record(self, info: DistributionInfo, sha256: str, size: int, source: str) -> FileRecord:
         return FileRecord(
             project=info.project,
             name=info.name,
@@ -321,7 +331,7 @@ class Publisher:
             warnings=info.warnings,
         )
 
-    def _published_sha256(self, info: WheelInfo) -> str:
+    def _published_sha256(self, info: DistributionInfo) -> str:
         path = layout.file_path(info.project, info.filename)
         existing = self.store.info(layout.INDEX, path)
         if existing is not None and "sha256" in existing.metadata:

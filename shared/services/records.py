@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from packaging.utils import InvalidWheelFilename, NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from shared.adapters.blobstore import BlobChanged, BlobExists, BlobStore
 from shared.core import layout
@@ -190,9 +190,9 @@ class IndexRecords:
 
 
 def is_file_of(project: NormalizedName, filename: str) -> bool:
-    """Whether `filename` names a wheel of `project` (any spelling of it)."""
+    """Whether `filename` names a wheel or an sdist of `project` (any spelling of it)."""
     try:
         owner, _ = layout.distribution_key(filename)
-    except InvalidWheelFilename:
+    except ValueError:  # neither kind: InvalidWheelFilename, or the sdist rules' Rejection
         return False
     return owner == project

@@ -20,7 +20,7 @@ import pytest
 
 from devhost.stack import Stack
 from devhost.stack.config import Ports
-from devhost.wheels import build_wheel
+from devhost.wheels import build_sdist, build_wheel
 from tests.support import clients
 
 pytestmark = pytest.mark.e2e
@@ -85,11 +85,11 @@ def test_a_bad_upload_is_reported_quarantined(stack: Stack, tmp_path: Path) -> N
 
 
 def test_upload_refusals_are_one_line(stack: Stack, tmp_path: Path) -> None:
-    sdist = tmp_path / "demo-1.0.tar.gz"
-    sdist.write_bytes(b"not a wheel")
+    sdist = tmp_path / "demo-1.0.zip"
+    sdist.write_bytes(b"a legacy sdist")
     result = wheelvault(stack, "upload", str(sdist))
     assert result.returncode == 1
-    assert "not-a-wheel" in result.stderr
+    assert "legacy-sdist-format" in result.stderr
     assert "Traceback" not in result.stderr
     reader = wheelvault(stack, "upload", "--token", stack.reader_token, str(sdist))
     assert reader.returncode == 1
@@ -206,18 +206,18 @@ def test_skip_existing_passes_identical_files_only(stack: Stack, tmp_path: Path)
     assert "Traceback" not in refused.stderr
 
 
-def test_a_directory_uploads_its_wheels(stack: Stack, tmp_path: Path) -> None:
+def test_a_directory_uploads_its_wheels_and_sdists(stack: Stack, tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     dist.mkdir()
-    wheels = [build_wheel("cli-dir", v) for v in ("1.0", "1.1")]
-    for wheel in wheels:
-        (dist / wheel.filename).write_bytes(wheel.data)
-    (dist / "cli_dir-1.1.tar.gz").write_bytes(b"an sdist")
+    built = [build_wheel("cli-dir", v) for v in ("1.0", "1.1")] + [build_sdist("cli-dir", "1.1")]
+    for each in built:
+        (dist / each.filename).write_bytes(each.data)
+    (dist / "cli_dir-1.1.zip").write_bytes(b"a legacy sdist")
     result = wheelvault(stack, "upload", "--wait", str(dist))
     assert result.returncode == 0, result.stderr
-    assert f"skipping {dist / 'cli_dir-1.1.tar.gz'}: not a wheel" in result.stderr
-    for wheel in wheels:
-        assert f"{wheel.filename}: published" in result.stdout
+    assert f"skipping {dist / 'cli_dir-1.1.zip'}: not a wheel or an sdist" in result.stderr
+    for each in built:
+        assert f"{each.filename}: published" in result.stdout
 
 
 def test_status_of_a_name_never_uploaded_answers_at_once(stack: Stack) -> None:

@@ -323,22 +323,27 @@ def test_another_vault_never_gets_the_local_stacks_public_url(
 # -- upload arguments -----------------------------------------------------------------------
 
 
-def test_a_directory_uploads_its_wheels_and_notes_the_rest(
+def test_a_directory_uploads_its_wheels_and_sdists_and_notes_the_rest(
     running: Path, wheel_file: Path, dead_port: int
 ) -> None:
     checkout = running.parent.parent
     dist = wheel_file.parent
-    (dist / "discovery_demo-1.0.tar.gz").write_bytes(b"an sdist")
+    (dist / "discovery_demo-1.0.zip").write_bytes(b"a legacy sdist")
     (dist / ".gitignore").write_text("*\n")
     _, result = wheelvault(checkout, "upload", "--token", "t", str(dist))
     lines = result.stderr.strip().splitlines()
     assert lines[0] == (
-        f"skipping {dist / 'discovery_demo-1.0.tar.gz'}: not a wheel (the index takes wheels only)"
+        f"skipping {dist / 'discovery_demo-1.0.zip'}: not a wheel or an sdist "
+        "(the index takes *.whl and *.tar.gz)"
     )
     assert f"the front door at http://127.0.0.1:{dead_port}" in lines[1]  # then the wheel
     assert len(lines) == 2
     (dist / wheel_file.name).unlink()
+    (dist / "discovery_demo-1.0.tar.gz").write_bytes(b"an sdist")
+    _, sdist = wheelvault(checkout, "upload", "--token", "t", str(dist))
+    assert f"the front door at http://127.0.0.1:{dead_port}" in sdist.stderr  # tried it
+    (dist / "discovery_demo-1.0.tar.gz").unlink()
     _, empty = wheelvault(checkout, "upload", "--token", "t", str(dist))
-    assert f"{dist}: no wheels (*.whl) in it" in empty.stderr
+    assert f"{dist}: no wheels (*.whl) or sdists (*.tar.gz) in it" in empty.stderr
     _, missing = wheelvault(checkout, "upload", "--token", "t", str(dist / "nope.whl"))
     assert "nope.whl: no such file or directory" in one_line(missing)

@@ -357,7 +357,9 @@ def test_upload_sas_is_create_only(index: Index) -> None:
         ("demo_pkg-1.0-py3-none-any.whl", 409, "file-exists"),
         # The same distribution spelled differently: publishing it would be refused.
         ("Demo_Pkg-1.0.0-py3-none-any.whl", 409, "file-exists"),
-        ("demo-pkg-1.0.tar.gz", 400, "not-a-wheel"),
+        ("demo_pkg-1.0.zip", 400, "legacy-sdist-format"),
+        ("demo-pkg-1.0.tar.gz", 400, "sdist-name-not-normalized"),
+        ("demo_pkg-1.0.txt", 400, "not-a-wheel"),
         ("../x-1.0-py3-none-any.whl", 400, "bad-filename"),
         ("x.whl", 400, "invalid-wheel-filename"),
     ],

@@ -168,7 +168,8 @@ def test_different_bytes_under_a_published_filename_are_rejected(storage_env: Bl
 def bad_inputs() -> list[tuple[str, bytes, RejectCode]]:
     good = build_wheel("bad", "1.0")
     return [
-        ("bad-1.0.tar.gz", b"not really a tarball", RejectCode.NOT_A_WHEEL),
+        ("bad-1.0.tar.gz", b"not really a tarball", RejectCode.NOT_GZIP),
+        ("bad-1.0.zip", good.data, RejectCode.LEGACY_SDIST_FORMAT),
         ("notes.txt", b"hello", RejectCode.NOT_A_WHEEL),
         ("..evil-1.0-py3-none-any.whl", good.data, RejectCode.BAD_FILENAME),
         ("dir/bad-1.0-py3-none-any.whl", good.data, RejectCode.BAD_FILENAME),

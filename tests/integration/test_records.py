@@ -156,4 +156,6 @@ def test_tombstones_of_an_older_version_are_carried_over_once(storage_env: BlobS
 def test_is_file_of_checks_the_project_of_any_spelling() -> None:
     assert is_file_of(PROJECT, "Demo.Pkg-1.0-py3-none-any.whl")
     assert not is_file_of(PROJECT, "other-1.0-py3-none-any.whl")
-    assert not is_file_of(PROJECT, "demo-pkg-1.0.tar.gz")
+    assert is_file_of(PROJECT, "demo_pkg-1.0.tar.gz")
+    assert not is_file_of(PROJECT, "demo-pkg-1.0.tar.gz")  # not the PEP 625 spelling
+    assert not is_file_of(PROJECT, "demo_pkg-1.0.zip")

@@ -43,6 +43,7 @@ def record(
     reason: str | None = None,
     sha: str = "a",
 ) -> FileRecord:
+    """A wheel's record, or an sdist's (no metadata hash) when `filename` ends in .tar.gz."""
     return FileRecord(
         project=project,
         name="Demo_Pkg",
@@ -52,7 +53,7 @@ def record(
         size=1234,
         upload_time=T0,
         requires_python=requires_python,
-        metadata_sha256="b" * 64,
+        metadata_sha256=None if filename.endswith(".tar.gz") else "b" * 64,
         yanked=yanked,
         yanked_reason=reason,
     )
@@ -94,6 +95,10 @@ RECORDS = [
     record("demo_pkg-1.2-py3-none-any.whl", "1.2", requires_python=None),
     record("demo_pkg-1.2-cp311-cp311-manylinux_2_17_x86_64.whl", "1.2", yanked=True),
     record("demo_pkg-1.9-py3-none-any.whl", "1.9", yanked=True, reason="broken <b>build</b>"),
+]
+SDISTS = [
+    record("demo_pkg-1.2.tar.gz", "1.2", requires_python=">=3.8", sha="d"),
+    record("demo_pkg-1.11.tar.gz", "1.11", yanked=True, reason="no wheel yet", sha="e"),
 ]
 
 
@@ -293,6 +298,13 @@ def test_a_page_no_renderer_wrote_is_refused(data: bytes) -> None:
         ("a-1.0-py3-none-any.whl", "a-1.0-py2.py3-none-any.whl", False),
         ("a-1.0-py3-none-any.whl", "a-1.0.1-py3-none-any.whl", False),
         ("a-1.0-py3-none-any.whl", "b-1.0-py3-none-any.whl", False),
+        ("demo_pkg-1.0.tar.gz", "demo_pkg-1.0.0.tar.gz", True),
+        ("demo_pkg-1.0.tar.gz", "demo_pkg-1.0.1.tar.gz", False),
+        ("demo_pkg-1.0.tar.gz", "demo_pkg-1.0.post1.tar.gz", False),
+        ("demo_pkg-1.0.tar.gz", "other-1.0.tar.gz", False),
+        # A wheel and the sdist of one release are two distributions, whatever the tags.
+        ("demo_pkg-1.0.tar.gz", "demo_pkg-1.0-py3-none-any.whl", False),
+        ("a-1.0.tar.gz", "a-1.0-1-sdist-none-any.whl", False),
     ],
 )
 def test_the_distribution_key_ignores_spelling_only(first: str, second: str, same: bool) -> None:
@@ -337,10 +349,95 @@ def test_the_html_view_is_rendered_from_the_json_and_cached_per_etag() -> None:
                 reason="\u00e9\n\t\"'<b>",
             )
         ],
+        [*RECORDS, *SDISTS],
+        SDISTS[:1],
     ],
-    ids=["many", "one", "none", "odd-characters"],
+    ids=["many", "one", "none", "odd-characters", "with-sdists", "one-sdist"],
 )
 def test_the_fast_json_renderer_writes_what_json_dumps_writes(records: list[FileRecord]) -> None:
     page = build_project_page(canonicalize_name("demo-pkg"), records)
     generic = json.dumps(project_page_data(page), indent=1, ensure_ascii=True).encode() + b"\n"
     assert render_project_json(page) == generic
+
+
+# -- sdists: listed beside the wheels, without core metadata ----------------------------------
+
+
+def test_sdists_are_listed_by_version_beside_the_wheels() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), [*RECORDS, *SDISTS])
+    assert page.versions == ("1.2", "1.9", "1.10", "1.11")  # 1.11 has only its sdist
+    html = [text for _, text in parse(render_project_html(page)).anchors]
+    assert html == [
+        "demo_pkg-1.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "demo_pkg-1.2-py3-none-any.whl",
+        "demo_pkg-1.2.tar.gz",
+        "demo_pkg-1.9-py3-none-any.whl",
+        "demo_pkg-1.10-py3-none-any.whl",
+        "demo_pkg-1.11.tar.gz",
+    ]
+    assert [f["filename"] for f in json.loads(render_project_json(page))["files"]] == html
+
+
+def test_an_sdist_has_every_field_but_core_metadata() -> None:
+    page = build_project_page(canonicalize_name("demo-pkg"), [RECORDS[0], *SDISTS])
+    anchors = {text: attrs for attrs, text in parse(render_project_html(page)).anchors}
+    assert anchors["demo_pkg-1.2.tar.gz"] == {
+        "href": "../../files/demo-pkg/demo_pkg-1.2.tar.gz#sha256=" + "d" * 64,
+        "data-requires-python": ">=3.8",
+    }
+    assert anchors["demo_pkg-1.11.tar.gz"]["data-yanked"] == "no wheel yet"
+    assert "data-core-metadata" not in anchors["demo_pkg-1.11.tar.gz"]
+    assert anchors["demo_pkg-1.10-py3-none-any.whl"]["data-core-metadata"] == "sha256=" + "b" * 64
+    files = {f["filename"]: f for f in json.loads(render_project_json(page))["files"]}
+    assert files["demo_pkg-1.2.tar.gz"] == {
+        "filename": "demo_pkg-1.2.tar.gz",
+        "url": "../../files/demo-pkg/demo_pkg-1.2.tar.gz",
+        "hashes": {"sha256": "d" * 64},
+        "requires-python": ">=3.8",
+        "size": 1234,
+        "upload-time": "2026-01-02T03:04:05.678901Z",
+        "yanked": False,
+    }
+    assert files["demo_pkg-1.11.tar.gz"]["yanked"] == "no wheel yet"
+    assert files["demo_pkg-1.10-py3-none-any.whl"]["core-metadata"] == {"sha256": "b" * 64}
+
+
+def test_pages_with_sdists_parse_back_and_change_one_file_at_a_time() -> None:
+    project = canonicalize_name("demo-pkg")
+    everything = [*RECORDS, *SDISTS]
+    page = build_project_page(project, [])
+    for one in reversed(everything):
+        page = with_file(parse_project_json(render_project_json(page)), file_link(one))
+    assert render_project_json(page) == render_project_json(build_project_page(project, everything))
+    assert parse_project_json(render_project_json(page)) == page
+    removed = without_file(page, "demo_pkg-1.11.tar.gz")
+    assert removed.versions == ("1.2", "1.9", "1.10")
+
+
+def test_a_stored_core_metadata_that_is_not_an_object_is_refused() -> None:
+    page = json.loads(
+        render_project_json(build_project_page(canonicalize_name("demo-pkg"), SDISTS))
+    )
+    page["files"][0]["core-metadata"] = None
+    with pytest.raises(PageFormatError, match="core-metadata"):
+        parse_project_json(json.dumps(page).encode())
+
+
+def test_a_record_has_a_metadata_hash_exactly_when_it_is_a_wheel() -> None:
+    sdist = SDISTS[0]
+    assert sdist.metadata_sha256 is None
+    assert FileRecord.from_json(sdist.to_json()) == sdist
+    assert b'"metadata_sha256": null' in sdist.to_json()
+    with pytest.raises(ValueError, match="an sdist has no metadata_sha256"):
+        FileRecord.model_validate({**sdist.model_dump(), "metadata_sha256": "b" * 64})
+    wheel = RECORDS[0].model_dump()
+    with pytest.raises(ValueError, match="a wheel needs its metadata_sha256"):
+        FileRecord.model_validate({**wheel, "metadata_sha256": None})
+
+
+def test_a_record_written_before_sdists_still_reads() -> None:
+    """The stored form of a wheel's record is unchanged (record_version 1), so old ones parse."""
+    stored = RECORDS[0].to_json()
+    assert json.loads(stored)["record_version"] == 1
+    assert json.loads(stored)["metadata_sha256"] == "b" * 64
+    assert FileRecord.from_json(stored) == RECORDS[0]

@@ -51,7 +51,7 @@ def check_upload_name(name: str) -> WheelName:
     act as a path, hide in a listing or break a line is refused before it is looked at
     as a wheel name at all.
     """
-    _check_blob_name(name)
+    check_blob_name(name)
     if not name.endswith(".whl"):
         raise Rejection(RejectCode.NOT_A_WHEEL, _not_a_wheel_message(name))
     try:
@@ -64,8 +64,9 @@ def check_upload_name(name: str) -> WheelName:
     return WheelName(filename=name, project=project, version=version, build=build, tags=tags)
 
 
-def _check_blob_name(name: str) -> None:
-    """Refuse names that are not one bare, printable-ASCII path component."""
+def check_blob_name(name: str) -> None:
+    """Refuse names that are not one bare, printable-ASCII path component (the first check of
+    every upload, wheel or sdist: `shared.core.distribution.check_upload_name`)."""
     problem = _blob_name_problem(name)
     if problem is not None:
         raise Rejection(RejectCode.BAD_FILENAME, problem)
@@ -82,9 +83,7 @@ def _blob_name_problem(name: str) -> str | None:
     if any(is_control(ch) for ch in name):
         return f"the upload name contains a control character: {show(name)}"
     if not name.isascii():
-        return (
-            f"the upload name contains non-ASCII characters (wheel names are ASCII): {show(name)}"
-        )
+        return f"the upload name contains non-ASCII characters (filenames are ASCII): {show(name)}"
     if any(ch.isspace() for ch in name):
         return f"the upload name contains whitespace: {show(name)}"
     if "/" in name or "\\" in name:
@@ -95,7 +94,10 @@ def _blob_name_problem(name: str) -> str | None:
         return f"the upload name contains '..': {show(name)}"
     odd = "".join(sorted({ch for ch in name if ch not in _WHEEL_NAME_CHARS}))
     if odd:
-        return f"the upload name contains characters no wheel filename has ({odd!r}): {show(name)}"
+        return (
+            f"the upload name contains characters no wheel or sdist name has ({odd!r}): "
+            f"{show(name)}"
+        )
     return None
 
 
