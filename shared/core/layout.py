@@ -29,8 +29,7 @@ from typing import Final
 
 from packaging.utils import NormalizedName, canonicalize_version, parse_wheel_filename
 
-from shared.core.distribution import is_sdist
-from shared.core.sdist import parse_sdist_name
+from shared.core.distribution import is_sdist, parse_filename
 
 UPLOADS: Final = "uploads"
 INDEX: Final = "index"
@@ -82,7 +81,7 @@ def distribution_key(filename: str) -> tuple[NormalizedName, str]:
     sorted. The build tag stays part of it. Raises ValueError for a name of neither kind.
     """
     if is_sdist(filename):
-        project, version = parse_sdist_name(filename)
+        project, version = parse_filename(filename)
         # A wheel's key always ends in a tag set, `interpreter-abi-platform`, so it holds at
         # least four hyphens; `{version}-sdist` holds one (canonical versions hold none).
         return project, f"{canonicalize_version(version, strip_trailing_zero=True)}-sdist"
