@@ -15,7 +15,8 @@ Builds, at the default ``Limits``, the wheels that cost the validator the most a
 - ``largest-upload``: 100 MiB of incompressible files (about the default upload cap), all hashed.
 - ``most-members``: the member cap (100,000), all small files, all hashed.
 - ``sdist-split-bomb``, ``sdist-largest-allowed``, ``sdist-most-members``: the same shapes as
-  an sdist (a gzip'd tar, inspected by ``inspect_sdist``; every byte of the stream inflated).
+  an sdist (a gzip'd tar, inspected by ``inspect_sdist``; every byte of the stream inflated);
+  ``sdist-tiny-members``: 100,000 near-empty files, refused by the ratio cap.
 
     .venv/bin/python -m bench.validator_worst [--work DIR] [--out FILE]
 """
@@ -38,6 +39,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,13 @@ def most_members(limits: Limits) -> Iterator[tuple[str, Chunks]]:
         yield f"{NAME}/m/{n:06d}.py", _once(f"VALUE = {n}\n".encode())
 
 
+def most_members_sdist(limits: Limits) -> Iterator[tuple[str, Chunks]]:
+    """The member cap with 300 random bytes each: tiny files of zeros would be refused by the
+    ratio cap (a tar header per member deflates to almost nothing)."""
+    for n in range(limits.max_members - 1):  # with PKG-INFO, exactly the cap
+        yield f"{NAME}/m/{n:06d}.py", _once(incompressible_bytes(300, seed=n))
+
+
 def peak_rss_kib() -> int:
     """This process's peak resident set (VmHWM), in KiB.
 
@@ -198,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.measure)))
         return 0
     limits = Limits()
+    # A tar header per 1 MiB member: a member less keeps the sdist's stream under the cap.
+    sdist_limits = replace(limits, max_uncompressed_bytes=limits.max_uncompressed_bytes - MiB)
     cases: dict[str, Callable[[], Iterator[tuple[str, Chunks]]]] = {
         "split-bomb": split_bomb,
         "largest-allowed": lambda: largest_allowed(limits),
@@ -206,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         "largest-upload": largest_upload,
         "most-members": lambda: most_members(limits),
         "sdist-split-bomb": split_bomb,
-        "sdist-largest-allowed": lambda: largest_allowed(limits),
-        "sdist-most-members": lambda: most_members(limits),
+        "sdist-largest-allowed": lambda: largest_allowed(sdist_limits),
+        "sdist-tiny-members": lambda: most_members(limits),
+        "sdist-most-members": lambda: most_members_sdist(limits),
     }
     if args.cases:
         cases = {case: files for case, files in cases.items() if case in args.cases}
