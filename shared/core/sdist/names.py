@@ -1,10 +1,12 @@
 """An sdist's filename: ``{name}-{version}.tar.gz`` exactly as PEP 625 spells it.
 
-PyPI's upload endpoint (warehouse ``forklift/legacy.py``) refuses, since 2025, every sdist
-whose filename is not ``{canonical name with "_" for "-"}-{str(Version)}.tar.gz``
-("Filename '…' is invalid, should be '…'"), and with it ``.zip`` sdists; ``.tar.bz2``,
-``.tgz`` and the rest went with PEP 527, eggs with PEP 715. This index follows: each
-legacy form is refused with its own code and a message saying what to upload instead.
+PyPI's upload endpoint (warehouse ``forklift/legacy.py``) now refuses every new sdist whose
+filename is not ``{canonical name with "_" for "-"}-{str(Version)}.tar.gz`` ("Filename '…'
+is invalid, should be '…'", seen in 2026; warning e-mails only from November 2024), and with
+it ``.zip`` sdists; ``.tar.bz2``, ``.tgz`` and the rest went with PEP 527, eggs with PEP 715.
+This index follows: each legacy form is refused with its own code and a message saying what
+to upload instead. Files PyPI took before keep their old names there; renaming one is enough
+here, as the archive inside is not checked against the filename's spelling.
 """
 
 from __future__ import annotations
