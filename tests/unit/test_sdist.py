@@ -654,3 +654,9 @@ def test_setgid_directories_are_not_noise() -> None:
     """Directories inherit setgid from where the sdist was built; the filter ignores it."""
     group_dir = tar_member(f"{TOP}/shared", type=tarfile.DIRTYPE, mode=0o2775)
     assert inspect(with_members(group_dir)).warnings == ()
+
+
+def test_repeated_directory_entries_count_as_members() -> None:
+    """tarfile keeps every header it reads: a repeated entry costs memory like a new one."""
+    repeated = [tar_member(f"{TOP}/src", type=tarfile.DIRTYPE) for _ in range(60)]
+    rejected(RejectCode.SDIST_BOMB, with_members(*repeated), limits=SdistLimits(max_members=50))

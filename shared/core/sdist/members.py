@@ -198,9 +198,11 @@ class _Walk:
         self.hardlinks: dict[str, str] = {}  # name -> target, relative to the archive root
         self.pkg_info: bytes | None = None
         self.special_bits: list[str] = []
+        self.members = 0  # every header counts, a repeated directory entry too
 
     def add(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
-        if len(self.kinds) >= self.limits.max_members:
+        self.members += 1
+        if self.members > self.limits.max_members:
             raise Rejection(
                 RejectCode.SDIST_BOMB,
                 f"the archive has more than {self.limits.max_members} members, over the cap",
