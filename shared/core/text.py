@@ -35,3 +35,12 @@ def one_line(text: str, limit: int = _MESSAGE_LIMIT) -> str:
 
 def problem_list(prefix: str, problems: list[str]) -> str:
     return one_line(f"{prefix}: " + "; ".join(problems))
+
+
+def bounded(lines: list[str], limit: int) -> tuple[str, ...]:
+    """At most ``limit`` lines, each one bounded line, then a count of the rest: for the
+    warnings that go into a record."""
+    kept = [one_line(text) for text in lines[:limit]]
+    if len(lines) > limit:
+        kept.append(f"... and {len(lines) - limit} more warnings")
+    return tuple(kept)

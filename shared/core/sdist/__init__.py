@@ -38,7 +38,7 @@ from shared.core.sdist.names import (
     pep625_name,
 )
 from shared.core.sdist.stream import GzipStream
-from shared.core.text import one_line, show
+from shared.core.text import bounded, show
 
 __all__ = [
     "LEGACY_SUFFIXES",
@@ -95,7 +95,7 @@ def inspect_sdist(
         version=str(version),
         filename=name,
         requires_python=requires_python,
-        warnings=_bounded(warnings, limits.max_warnings),
+        warnings=bounded(warnings, limits.max_warnings),
     )
 
 
@@ -122,11 +122,3 @@ def _license_file_missing(tree: SdistTree, path: str) -> str | None:
     if f"{tree.top}/{path}" in tree.files:
         return None
     return f"License-File {show(path)} is not in the sdist"
-
-
-def _bounded(warnings: list[str], limit: int) -> tuple[str, ...]:
-    """At most ``limit`` one-line warnings, then a count of the rest: they go into a record."""
-    kept = [one_line(text) for text in warnings[:limit]]
-    if len(warnings) > limit:
-        kept.append(f"... and {len(warnings) - limit} more warnings")
-    return tuple(kept)

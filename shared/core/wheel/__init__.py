@@ -32,13 +32,13 @@ from dataclasses import dataclass
 
 from packaging.utils import NormalizedName
 
+from shared.core.text import bounded
 from shared.core.wheel.archive import check_members, open_archive
 from shared.core.wheel.distinfo import open_dist_info, read_wheel_file
 from shared.core.wheel.limits import Budget, Limits
 from shared.core.wheel.metadata import check_metadata, read_metadata
 from shared.core.wheel.names import MAX_BLOB_NAME_LENGTH, WheelName, check_upload_name
 from shared.core.wheel.record import check_record
-from shared.core.wheel.text import one_line
 
 __all__ = ["MAX_BLOB_NAME_LENGTH", "Limits", "WheelInfo", "check_upload_name", "inspect_wheel"]
 
@@ -99,13 +99,5 @@ def _inspect_contents(
         requires_python=requires_python,
         metadata=metadata,
         metadata_sha256=hashlib.sha256(metadata).hexdigest(),
-        warnings=_bounded(warnings, limits.max_warnings),
+        warnings=bounded(warnings, limits.max_warnings),
     )
-
-
-def _bounded(warnings: list[str], limit: int) -> tuple[str, ...]:
-    """At most ``limit`` one-line warnings, then a count of the rest: they go into a record."""
-    kept = [one_line(text) for text in warnings[:limit]]
-    if len(warnings) > limit:
-        kept.append(f"... and {len(warnings) - limit} more warnings")
-    return tuple(kept)
