@@ -34,6 +34,7 @@ from devhost.wheels import (
 )
 from shared.core.errors import RejectCode, Rejection
 from shared.core.sdist import SdistInfo, SdistLimits, inspect_sdist, parse_sdist_name
+from tests.support.rejections import assert_rejected
 
 DEMO = "demo-1.0.tar.gz"
 TOP = "demo-1.0"
@@ -48,19 +49,11 @@ def inspect(data: bytes, filename: str = DEMO, *, limits: SdistLimits | None = N
 def rejected(
     code: RejectCode, data: bytes, filename: str = DEMO, *, limits: SdistLimits | None = None
 ) -> Rejection:
-    """Assert that inspecting ``data`` raises exactly ``code``; return the rejection."""
-    with pytest.raises(Rejection) as caught:
-        inspect(data, filename, limits=limits)
-    assert caught.value.code is code, caught.value.message
-    assert "\n" not in caught.value.message
-    return caught.value
+    return assert_rejected(code, lambda: inspect(data, filename, limits=limits))
 
 
 def name_rejected(code: RejectCode, name: str) -> Rejection:
-    with pytest.raises(Rejection) as caught:
-        parse_sdist_name(name)
-    assert caught.value.code is code, caught.value.message
-    return caught.value
+    return assert_rejected(code, lambda: parse_sdist_name(name))
 
 
 def with_members(*extra: SdistMember, sdist: BuiltSdist | None = None) -> bytes:
