@@ -173,6 +173,15 @@ def test_an_old_setuptools_top_directory_spelling_is_accepted_silently() -> None
     assert inspect(sdist.data, sdist.filename).warnings == ()
 
 
+def test_a_leading_dot_slash_names_the_same_paths() -> None:
+    """`tar czf demo-1.0.tar.gz ./demo-1.0` writes "./demo-1.0/…"; PyPI and pip accept it."""
+    sdist = build_sdist(
+        top="./demo-1.0", extra_members=[hardlink("./demo-1.0/h", "./demo-1.0/setup.py")]
+    )
+    info = inspect(sdist.data)
+    assert (info.project, info.version, info.warnings) == ("demo", "1.0", ())
+
+
 def test_an_odd_top_directory_only_warns() -> None:
     """pip builds from the one top-level directory whatever its name; PyPI does not look."""
     sdist = build_sdist(top="source")

@@ -6,6 +6,8 @@ it can; an index decides once, for every installer, including older ones without
 
 - absolute member names: the filter strips the leading "/"; refused here, since
   extractors without the filter write them where they say;
+- a leading "./" (what `tar czf x.tar.gz ./pkg-1.0` writes) is read as the same path
+  without it, as PyPI and every extractor read it;
 - ".." in a name, empty or "." parts, a backslash, a control character: refused (the
   filter refuses only what resolves outside; a real sdist has none of them, and on
   Windows a backslash is a separator);
@@ -207,7 +209,7 @@ class _Walk:
                 RejectCode.SDIST_BOMB,
                 f"the archive has more than {self.limits.max_members} members, over the cap",
             )
-        name = info.name
+        name = member_name(info.name)
         problem = path_problem(name, self.limits.max_path_length)
         if problem is not None:
             raise Rejection(RejectCode.UNSAFE_PATH, f"member {show(name)} {problem}")
@@ -218,7 +220,8 @@ class _Walk:
         if info.issym():
             self.symlinks[name] = self._link_target(name, info.linkname, symbolic=True)
         elif info.islnk():
-            self.hardlinks[name] = self._link_target(name, info.linkname, symbolic=False)
+            target = member_name(info.linkname)  # a hard link names another member
+            self.hardlinks[name] = self._link_target(name, target, symbolic=False)
         if info.isreg() and info.mode & _SPECIAL_BITS:  # on directories they only mean
             self.special_bits.append(name)  # inherit the group, and the filter ignores them
         if self.top is not None and name == f"{self.top}/PKG-INFO":
@@ -313,6 +316,13 @@ class _Walk:
             f"{len(self.special_bits)} members have setuid or setgid bits (installers strip "
             f"them), e.g. {show(self.special_bits[0])}"
         ]
+
+
+def member_name(name: str) -> str:
+    """`name` without leading "./" parts: the same path, and the name the rules below see."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name
 
 
 def path_problem(name: str, max_length: int, *, link: bool = False) -> str | None:
