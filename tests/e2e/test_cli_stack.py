@@ -93,7 +93,7 @@ def test_upload_refusals_are_one_line(stack: Stack, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     reader = wheelvault(stack, "upload", "--token", stack.reader_token, str(sdist))
     assert reader.returncode == 1
-    assert "401" in reader.stderr
+    assert "403 forbidden" in reader.stderr  # a valid token without publish scope
 
 
 def test_sas_urls_install_with_pip(stack: Stack, tmp_path: Path) -> None:

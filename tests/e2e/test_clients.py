@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 
 from devhost.standins.azurite import Azurite
-from devhost.standins.host.localhost import LocalHost
 from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.tokens import Policy, Scope
-from shared.services.wiring import get_services, reset_services
+from shared.services.wiring import get_services
 from tests.fixtures.vault import VaultStandinProcess
 from tests.support import clients
-from tests.support.functions import blob_event, handler, registered
+from tests.support.functions import blob_event, handler
+from tests.support.stack import local_app
 
 pytestmark = pytest.mark.e2e
 
@@ -88,30 +88,12 @@ def stack(
     vault_standin: VaultStandinProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    from azure.storage.blob import BlobServiceClient
-
-    from devhost.standins.azurite import API_VERSION
-
-    service = BlobServiceClient.from_connection_string(
-        azurite.connection_string, api_version=API_VERSION
-    )
-    store = BlobStore(service)
-    for name in layout.CONTAINERS:
-        if service.get_container_client(name).exists():
-            service.delete_container(name)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WHEELVAULT_STORAGE", azurite.connection_string)
-        env.setenv("WHEELVAULT_STORAGE_API_VERSION", API_VERSION)
-        env.setenv("WHEELVAULT_VAULT_URL", vault_standin.url)
-        env.setenv("WHEELVAULT_VAULT_CREDENTIAL", "local")
-        env.setenv("WHEELVAULT_VAULT_CA_BUNDLE", str(vault_standin.ca_path))
-        reset_services()
-        store.ensure_containers(layout.CONTAINERS)
-        host = LocalHost(functions=registered().values(), port=0, load_settings=False).start()
+    with local_app(azurite, vault_standin) as (host, store):
         requests = RequestLog()
         request_logger = logging.getLogger("devhost.host.requests")
         request_logger.addHandler(requests)
-        env.setattr(request_logger, "level", logging.INFO)
+        level = request_logger.level
+        request_logger.setLevel(logging.INFO)  # setLevel, not the attribute: it clears the cache
         try:
             tokens = get_services().tokens
             suffix = uuid.uuid4().hex[:8]
@@ -137,9 +119,8 @@ def stack(
             get_services().manager.yank("alpha", version="2.0", reason="broken on purpose")
             yield built
         finally:
-            logging.getLogger("devhost.host.requests").removeHandler(requests)
-            host.stop()
-            reset_services()
+            request_logger.removeHandler(requests)
+            request_logger.setLevel(level)
 
 
 def venv(stack: Stack, tmp_path: Path, name: str = "venv") -> Path:
