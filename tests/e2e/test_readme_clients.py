@@ -31,6 +31,7 @@ from bench.front_door import PypiServer
 from devhost.wheels import build_wheel
 from tests.e2e.test_clients import Stack, module, stack
 from tests.support import clients
+from tests.support.readme import SNIPPET, Snippet
 
 pytestmark = pytest.mark.e2e
 
@@ -39,11 +40,6 @@ __all__ = ["stack"]  # the module-scoped local host fixture, shared with test_cl
 ROOT = Path(__file__).resolve().parents[2]
 POETRY = ROOT / ".venv-poetry" / "bin" / "poetry"
 KEYRING = Path(sys.executable).parent / "keyring"
-SNIPPET = re.compile(
-    r"<!-- snippet: (?P<name>[a-z0-9-]+)(?: \((?P<why>[^)]*)\))? -->\n"
-    r"```(?P<lang>\w*)\n(?P<body>.*?)```\n<!-- /snippet -->\n",
-    re.S,
-)
 # Every snippet this file runs; a snippet the README adds must be run here or say why not.
 RUN = {
     "pip-oneoff",
@@ -59,14 +55,6 @@ RUN = {
     "keyring-install",
 }
 POETRY_PYPI_LINE = "poetry source add --priority=supplemental PyPI"
-
-
-@dataclass(frozen=True)
-class Snippet:
-    name: str
-    lang: str
-    body: str
-    why_not_run: str | None
 
 
 def section() -> str:

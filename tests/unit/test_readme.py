@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from tests.support.readme import CiStepError, ci_step, snippets, subsection, unmarked
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -96,3 +100,50 @@ def test_the_layout_map_check_sees_an_omission() -> None:
     assert "clock.py" in named
     assert "core/" in named
     assert "records.py" not in named
+
+
+# The publishing instructions: tests/e2e/test_readme_publish.py runs every marked block of these.
+PUBLISHING = ("### The upload API: twine, uv publish, poetry publish", "### Publishing from CI")
+
+
+@pytest.mark.parametrize("heading", PUBLISHING)
+def test_every_code_block_of_the_publishing_instructions_is_a_marked_snippet(heading: str) -> None:
+    text = subsection(heading)
+    assert snippets(text), f"{heading}: no snippet left to run"
+    assert unmarked(text) == []
+
+
+def test_the_snippet_check_sees_an_unmarked_block_and_a_stray_marker() -> None:
+    marked = "<!-- snippet: a -->\n```sh\ntrue\n```\n<!-- /snippet -->\n"
+    assert unmarked(marked) == []
+    assert unmarked(marked + "\n```sh\nfalse\n```\n") != []
+    assert unmarked(marked + "<!-- snippet: b -->\n") != []
+    assert unmarked(marked + marked) == ["snippet name used twice: a"]
+
+
+def test_the_ci_snippets_read_as_steps_and_pin_twine_as_requirements_dev_does() -> None:
+    pins = re.findall(r"^twine==(\S+)$", (ROOT / "requirements-dev.txt").read_text(), re.M)
+    assert len(pins) == 1
+    steps = [ci_step(s.body) for s in snippets(subsection(PUBLISHING[1])).values()]
+    assert [step.shell_key for step in steps] == ["run", "run", "script"]
+    installs = re.findall(r"pip install twine==(\S+)", "".join(step.body for step in steps))
+    assert installs
+    assert set(installs) == set(pins)  # the README cannot drift from the pin
+
+
+def test_the_ci_step_reader_refuses_what_it_does_not_know() -> None:
+    step = ci_step("- name: x\n  env:\n    A: b\n  run: |\n    one\n\n    two\n")
+    assert step.env == {"A": "b"}
+    assert step.body == "one\n\ntwo\n"
+    for text in (
+        "name: x\n  run: y\n",  # not a list item
+        "- run: y\n  shell: pwsh\n",  # a key that changes how it runs
+        "- run: 'quoted'\n",
+        '- run: y\n  env:\n    A: "quoted"\n',
+        "- run: y # a comment\n",
+        "- run: y\n  run: z\n",
+        "- name: x\n",  # no run or script
+        "- run: >\n    folded\n",
+    ):
+        with pytest.raises(CiStepError):
+            ci_step(text)
