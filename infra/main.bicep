@@ -66,6 +66,31 @@ param sasExpirySeconds int = 600
 @maxValue(86400)
 param pageCacheSeconds int = 60
 
+@description('Name of a secret in this vault holding WHEELVAULT_UPSTREAM_URLS (upstream simple-index base URLs, tried in order; credentials in them stay in the vault). Empty: no upstream.')
+param upstreamUrlsSecretName string = ''
+
+@description('Name patterns (e.g. acme-*) never taken from upstream, even before their first private publish.')
+param upstreamReserved string = ''
+
+@description('Name patterns that may come from upstream. Empty: every name not reserved or denied.')
+param upstreamAllow string = ''
+
+@description('Name patterns never taken from upstream.')
+param upstreamDeny string = ''
+
+@description('ISO 8601 duration (e.g. P7D): younger upstream files, and files without an upload time, are not offered. Empty: no minimum.')
+param upstreamMinAge string = ''
+
+@description('Seconds an upstream project page is served without asking the upstream again.')
+@minValue(0)
+@maxValue(86400)
+param upstreamPageSeconds int = 600
+
+@description('Seconds a name the upstreams do not know is answered 404 without asking again.')
+@minValue(0)
+@maxValue(86400)
+param upstreamMissSeconds int = 60
+
 @description('Replication of the storage account: geo-redundant by default, as it holds the only copy of the packages.')
 @allowed([
   'Standard_GRS'
@@ -312,6 +337,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references in app settings (WHEELVAULT_UPSTREAM_URLS) resolve as this identity:
+    // the app has no system-assigned one.
+    keyVaultReferenceIdentity: identity.id
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -351,6 +379,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 var functionUrl = 'https://${functionApp.properties.defaultHostName}'
 var publicBaseUrl = empty(publicUrl) ? functionUrl : publicUrl
 
+// The upstream URLs may hold credentials: the setting is a Key Vault reference the platform
+// resolves with the identity (keyVaultReferenceIdentity), never the URLs themselves.
+var upstreamUrlsReference = empty(upstreamUrlsSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${upstreamUrlsSecretName})'
+
 // App settings are a child resource so WHEELVAULT_PUBLIC_URL can default to the app's own host
 // name. Names are those of local.settings.sample.json and shared/settings.py; the connection
 // string forms (AzureWebJobsStorage, WHEELVAULT_STORAGE) are absent on purpose: no shared keys.
@@ -386,6 +418,13 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     WHEELVAULT_ROTATION_SCHEDULE: rotationSchedule
     WHEELVAULT_SAS_EXPIRY_SECONDS: string(sasExpirySeconds)
     WHEELVAULT_PAGE_CACHE_SECONDS: string(pageCacheSeconds)
+    WHEELVAULT_UPSTREAM_URLS: upstreamUrlsReference
+    WHEELVAULT_UPSTREAM_RESERVED: upstreamReserved
+    WHEELVAULT_UPSTREAM_ALLOW: upstreamAllow
+    WHEELVAULT_UPSTREAM_DENY: upstreamDeny
+    WHEELVAULT_UPSTREAM_MIN_AGE: upstreamMinAge
+    WHEELVAULT_UPSTREAM_PAGE_SECONDS: string(upstreamPageSeconds)
+    WHEELVAULT_UPSTREAM_MISS_SECONDS: string(upstreamMissSeconds)
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
   }

@@ -13,6 +13,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.core.upstream import (
+    UpstreamPolicy,
+    parse_duration,
+    parse_patterns,
+    parse_upstream_urls,
+)
+
 STORAGE_CONNECTION = "WHEELVAULT_STORAGE"
 """Name of the storage connection (the blob trigger's `connection`). Locally it holds a connection
 string; in Azure the identity-based form `WHEELVAULT_STORAGE__blobServiceUri` (+ `__credential`,
@@ -94,6 +101,76 @@ class Settings(BaseSettings):
         le=86400,
         description="Cache-Control: private, max-age for index pages",
     )
+
+    upstream_urls: SecretStr = Field(
+        default=SecretStr(""),
+        alias="WHEELVAULT_UPSTREAM_URLS",
+        description="Upstream simple-index base URLs, tried in order (comma or space "
+        "separated); credentials in them are secrets. Empty: no upstream",
+    )
+    upstream_reserved: str = Field(
+        default="",
+        alias="WHEELVAULT_UPSTREAM_RESERVED",
+        description="Name patterns never taken from upstream (e.g. acme-*)",
+    )
+    upstream_allow: str = Field(
+        default="",
+        alias="WHEELVAULT_UPSTREAM_ALLOW",
+        description="Name patterns that may come from upstream; empty: every name",
+    )
+    upstream_deny: str = Field(
+        default="",
+        alias="WHEELVAULT_UPSTREAM_DENY",
+        description="Name patterns never taken from upstream",
+    )
+    upstream_min_age: str = Field(
+        default="",
+        alias="WHEELVAULT_UPSTREAM_MIN_AGE",
+        description="ISO 8601 duration (P7D); younger upstream files, and files without an "
+        "upload time, are not offered. Empty: no minimum",
+    )
+    upstream_page_seconds: int = Field(
+        default=600, alias="WHEELVAULT_UPSTREAM_PAGE_SECONDS", ge=0, le=86400
+    )
+    upstream_miss_seconds: int = Field(
+        default=60, alias="WHEELVAULT_UPSTREAM_MISS_SECONDS", ge=0, le=86400
+    )
+
+    @property
+    def upstream_base_urls(self) -> tuple[str, ...]:
+        """The upstream base URLs in order, each ending in `/`; () when none. Secrets."""
+        return parse_upstream_urls(self.upstream_urls.get_secret_value())
+
+    @property
+    def upstream_policy(self) -> UpstreamPolicy:
+        return UpstreamPolicy(
+            allow=parse_patterns(self.upstream_allow),
+            deny=parse_patterns(self.upstream_deny),
+            reserved=parse_patterns(self.upstream_reserved),
+            min_age=parse_duration(self.upstream_min_age),
+        )
+
+    @model_validator(mode="after")
+    def _upstream_values(self) -> Settings:
+        # Each parser raises ValueError naming what is wrong, never the value (URLs may hold
+        # credentials); the message is prefixed with the setting's name here.
+        checks = (
+            (
+                "WHEELVAULT_UPSTREAM_URLS",
+                parse_upstream_urls,
+                self.upstream_urls.get_secret_value(),
+            ),
+            ("WHEELVAULT_UPSTREAM_RESERVED", parse_patterns, self.upstream_reserved),
+            ("WHEELVAULT_UPSTREAM_ALLOW", parse_patterns, self.upstream_allow),
+            ("WHEELVAULT_UPSTREAM_DENY", parse_patterns, self.upstream_deny),
+            ("WHEELVAULT_UPSTREAM_MIN_AGE", parse_duration, self.upstream_min_age),
+        )
+        for name, parse, value in checks:
+            try:
+                parse(value)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+        return self
 
     @model_validator(mode="after")
     def _one_storage_connection(self) -> Settings:

@@ -38,15 +38,17 @@ API_VERSION = "1.1"
 @dataclass(frozen=True)
 class FileLink:
     """One file as a page shows it. `yanked`: None if not yanked, else the reason ("" = none).
-    `core_metadata_sha256`: None for a file without a `.metadata` file (an sdist)."""
+    `core_metadata_sha256`: None for a file without a `.metadata` file (an sdist).
+    `size`, `upload_time`: None only for an upstream file whose index did not say (an HTML
+    upstream); the JSON page then leaves the key out, as clients read both as optional."""
 
     filename: str
     url: str
     sha256: str
     requires_python: str | None
     core_metadata_sha256: str | None
-    size: int
-    upload_time: str
+    size: int | None
+    upload_time: str | None
     yanked: str | None
 
 
@@ -215,8 +217,8 @@ def _file_data(f: FileLink) -> dict[str, Any]:
             if f.core_metadata_sha256 is not None
             else {}
         ),
-        "size": f.size,
-        "upload-time": f.upload_time,
+        **({"size": f.size} if f.size is not None else {}),
+        **({"upload-time": f.upload_time} if f.upload_time is not None else {}),
         "yanked": (f.yanked or True) if f.yanked is not None else False,
     }
 
@@ -249,11 +251,12 @@ def _file_entry(f: FileLink) -> str:
     if f.core_metadata_sha256 is not None:
         digest = f'{{\n    "sha256": {_s(f.core_metadata_sha256)}\n   }}'
         metadata = f'   "core-metadata": {digest},\n   "dist-info-metadata": {digest},\n'
+    size = "" if f.size is None else f'   "size": {int(f.size)},\n'
+    upload_time = "" if f.upload_time is None else f'   "upload-time": {_s(f.upload_time)},\n'
     return (
         f'  {{\n   "filename": {_s(f.filename)},\n   "url": {_s(f.url)},\n'
         f'   "hashes": {{\n    "sha256": {_s(f.sha256)}\n   }},\n'
-        f'   "requires-python": {requires_python},\n{metadata}'
-        f'   "size": {int(f.size)},\n   "upload-time": {_s(f.upload_time)},\n'
+        f'   "requires-python": {requires_python},\n{metadata}{size}{upload_time}'
         f'   "yanked": {yanked}\n  }}'
     )
 
@@ -300,8 +303,11 @@ def _parse_link(entry: dict[str, Any]) -> FileLink:
     if not isinstance(yanked, bool | str):
         raise PageFormatError(f"'yanked' is {yanked!r}")
     size = entry.get("size")
-    if not isinstance(size, int) or isinstance(size, bool):
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
         raise PageFormatError(f"'size' is {size!r}")
+    upload_time = entry.get("upload-time")
+    if upload_time is not None and not isinstance(upload_time, str):
+        raise PageFormatError(f"'upload-time' is {upload_time!r}")
     requires_python = entry.get("requires-python")
     if requires_python is not None and not isinstance(requires_python, str):
         raise PageFormatError(f"'requires-python' is {requires_python!r}")
@@ -312,7 +318,7 @@ def _parse_link(entry: dict[str, Any]) -> FileLink:
         requires_python=requires_python,
         core_metadata_sha256=_core_metadata(entry),
         size=size,
-        upload_time=_string(entry, "upload-time"),
+        upload_time=upload_time,
         # The renderer writes False, True (yanked, no reason) or the reason.
         yanked=None if yanked is False else "" if yanked is True else yanked,
     )

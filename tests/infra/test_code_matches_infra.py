@@ -174,7 +174,7 @@ def test_bicep_parameter_bounds_are_those_of_the_settings_model() -> None:
         assert bounds.get("min_value") == lowest, alias
         assert bounds.get("max_value") == limits["le"], alias
         checked += 1
-    assert checked == 4
+    assert checked == 6
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -197,6 +197,22 @@ def test_the_vault_is_reached_with_the_same_identity() -> None:
     assert bicep.reference(settings["WHEELVAULT_VAULT_URL"]) == "vault.properties.vaultUri"
     assert settings["WHEELVAULT_VAULT_CREDENTIAL"] == "managedidentity"
     assert bicep.reference(settings["WHEELVAULT_VAULT_CLIENT_ID"]) == "identity.properties.clientId"
+
+
+def test_upstream_urls_are_a_key_vault_reference_or_empty() -> None:
+    """The URLs may hold credentials: never a plain parameter, and resolved as the identity."""
+    assert bicep.reference(app_settings()["WHEELVAULT_UPSTREAM_URLS"]) == "upstreamUrlsReference"
+    chosen = bicep.resolve(MAIN, "upstreamUrlsReference")["operator"]
+    assert bicep.function(chosen["operands"]["condition"]) == (
+        "empty",
+        {"item_to_test": "upstreamUrlsSecretName"},
+    )
+    assert chosen["operands"]["true_value"] == ""
+    assert chosen["operands"]["false_value"] == (
+        "@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${upstreamUrlsSecretName})"
+    )
+    app = bicep.resources(MAIN)["functionApp"]
+    assert bicep.reference(app.properties["keyVaultReferenceIdentity"]) == "identity.id"
 
 
 def test_public_url_defaults_to_the_app_url_or_takes_the_custom_one() -> None:
