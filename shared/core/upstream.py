@@ -20,7 +20,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -293,6 +293,7 @@ def parse_upstream_page(
     if len(data) > MAX_PAGE_BYTES:
         raise UpstreamPageError(f"the page is over {MAX_PAGE_BYTES} bytes")
     media, charset = _media_type(content_type)
+    entries: Sequence[_Entry | None]
     if media in JSON_TYPES:
         entries = _json_entries(_decode(data, "utf-8"), project)
     elif media in HTML_TYPES:
@@ -334,7 +335,7 @@ class _Entry:
     upload_time: object = None
 
 
-def _page(project: NormalizedName, entries: list[_Entry], page_url: str) -> UpstreamPage:
+def _page(project: NormalizedName, entries: Sequence[_Entry | None], page_url: str) -> UpstreamPage:
     if len(entries) > MAX_FILES:
         raise UpstreamPageError(f"the page lists over {MAX_FILES} files")
     files: dict[str, UpstreamFile] = {}
@@ -345,8 +346,10 @@ def _page(project: NormalizedName, entries: list[_Entry], page_url: str) -> Upst
     return UpstreamPage(project, tuple(files.values()), skipped=len(entries) - len(files))
 
 
-def _file(project: NormalizedName, entry: _Entry, page_url: str) -> UpstreamFile | None:
+def _file(project: NormalizedName, entry: _Entry | None, page_url: str) -> UpstreamFile | None:
     """The entry as an UpstreamFile, or None when it is not a distribution of `project`."""
+    if entry is None:
+        return None
     url, fragment = _resolve(page_url, entry.href)
     if url is None:
         return None
@@ -437,7 +440,8 @@ def _size(value: object) -> int | None:
 # --- PEP 691 JSON ---------------------------------------------------------------------------
 
 
-def _json_entries(text: str, project: NormalizedName) -> list[_Entry]:
+def _json_entries(text: str, project: NormalizedName) -> list[_Entry | None]:
+    """The page's file entries; None for one that is not a file object (skipped, counted)."""
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
@@ -451,7 +455,7 @@ def _json_entries(text: str, project: NormalizedName) -> list[_Entry]:
     files = document.get("files")
     if not isinstance(files, list):
         raise UpstreamPageError("the page's 'files' is not a list")
-    return [entry for item in files if (entry := _json_entry(item)) is not None]
+    return [_json_entry(item) for item in files]
 
 
 def _dig(document: dict[str, Any], *keys: str) -> object:

@@ -107,3 +107,84 @@ def test_readme_configuration_table_names_every_setting() -> None:
     names = [field.alias or name for name, field in Settings.model_fields.items()]
     assert len(names) > 10
     assert [n for n in names if f"| `{n}` |" not in table] == []
+
+
+# --- upstream (issue 13) --------------------------------------------------------------------
+
+UPSTREAM_SECRET = "pa55-word-that-must-never-leak"
+
+
+@pytest.fixture
+def storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHEELVAULT_STORAGE", ACCOUNT_KEY_LIKE)
+
+
+@pytest.mark.usefixtures("storage")
+def test_no_upstream_by_default() -> None:
+    from shared.core.upstream import UpstreamPolicy
+
+    settings = load_settings()
+    assert settings.upstream_base_urls == ()
+    assert settings.upstream_policy == UpstreamPolicy()
+    assert (settings.upstream_page_seconds, settings.upstream_miss_seconds) == (600, 60)
+
+
+@pytest.mark.usefixtures("storage")
+def test_upstream_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    monkeypatch.setenv(
+        "WHEELVAULT_UPSTREAM_URLS",
+        f"https://ci:{UPSTREAM_SECRET}@pkgs.example/simple, https://pypi.org/simple/",
+    )
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_RESERVED", "Acme_* corp-*")
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_ALLOW", "")
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_DENY", "evil,typo-squat")
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_MIN_AGE", "P7D")
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_PAGE_SECONDS", "30")
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_MISS_SECONDS", "0")
+    settings = load_settings()
+    assert settings.upstream_base_urls == (
+        f"https://ci:{UPSTREAM_SECRET}@pkgs.example/simple/",
+        "https://pypi.org/simple/",
+    )
+    policy = settings.upstream_policy
+    assert policy.reserved == ("acme-*", "corp-*")
+    assert policy.allow == ()
+    assert policy.deny == ("evil", "typo-squat")
+    assert policy.min_age == timedelta(days=7)
+    assert (settings.upstream_page_seconds, settings.upstream_miss_seconds) == (30, 0)
+    assert UPSTREAM_SECRET not in repr(settings)
+    assert UPSTREAM_SECRET not in str(settings.model_dump())
+
+
+@pytest.mark.usefixtures("storage")
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("WHEELVAULT_UPSTREAM_URLS", f"ftp://ci:{UPSTREAM_SECRET}@pkgs.example/", "entry 1"),
+        (
+            "WHEELVAULT_UPSTREAM_URLS",
+            f"https://pypi.org/simple/ pkgs.example/{UPSTREAM_SECRET}",
+            "entry 2",
+        ),
+        ("WHEELVAULT_UPSTREAM_RESERVED", f"acme-* {UPSTREAM_SECRET}/x", "pattern 2"),
+        ("WHEELVAULT_UPSTREAM_ALLOW", f"[{UPSTREAM_SECRET}", "pattern 1"),
+        ("WHEELVAULT_UPSTREAM_DENY", f"{UPSTREAM_SECRET}]", "pattern 1"),
+        ("WHEELVAULT_UPSTREAM_MIN_AGE", f"P{UPSTREAM_SECRET}", "ISO 8601 duration"),
+        ("WHEELVAULT_UPSTREAM_MIN_AGE", "P1M", "no years or months"),
+        ("WHEELVAULT_UPSTREAM_PAGE_SECONDS", "-1", "greater than or equal to 0"),
+        ("WHEELVAULT_UPSTREAM_MISS_SECONDS", "86401", "less than or equal to 86400"),
+    ],
+)
+def test_bad_upstream_settings_are_named_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert f"{name}: " in message
+    assert problem in message
+    assert UPSTREAM_SECRET not in message
+    assert value not in message
