@@ -23,7 +23,7 @@ def test_status_prints_a_published_files_warnings(
     storage_env: BlobStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = storage_env
-    original = publish_service.inspect_wheel
+    original = publish_service.inspect_distribution
 
     def inspect_with_warnings(*args: Any, **kwargs: Any) -> Any:
         info = original(*args, **kwargs)
@@ -31,7 +31,7 @@ def test_status_prints_a_published_files_warnings(
             return dataclasses.replace(info, warnings=("odd thing one", "odd thing two"))
         return info
 
-    monkeypatch.setattr(publish_service, "inspect_wheel", inspect_with_warnings)
+    monkeypatch.setattr(publish_service, "inspect_distribution", inspect_with_warnings)
     odd, plain = build_wheel("odd", "1.0"), build_wheel("odd", "2.0")
     publish(store, odd)
     publish(store, plain)
