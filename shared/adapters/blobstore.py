@@ -19,6 +19,7 @@ import requests.adapters
 from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
+    HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
@@ -27,7 +28,13 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-from azure.storage.blob import BlobPrefix, BlobServiceClient, ContentSettings, ExponentialRetry
+from azure.storage.blob import (
+    BlobBlock,
+    BlobPrefix,
+    BlobServiceClient,
+    ContentSettings,
+    ExponentialRetry,
+)
 from urllib3.util.retry import Retry
 
 from shared.core import layout
@@ -310,6 +317,46 @@ class BlobStore:
             # If-Match against a blob deleted meanwhile: the swap lost all the same.
             if if_match is not None:
                 raise BlobChanged(f"{container}/{name}") from error
+            raise
+        return str(result["etag"])
+
+    def stage_block(self, container: str, name: str, block_id: str, data: bytes) -> None:
+        """Upload one block of a blob that stays invisible until `commit_blocks`.
+
+        `block_id` must be unique to the writer (and of one length per blob): writers racing
+        on one name stage side by side, and only the blocks a commit lists become the blob.
+        """
+        self.service.get_blob_client(container, name).stage_block(block_id, data, len(data))
+
+    def commit_blocks(
+        self,
+        container: str,
+        name: str,
+        block_ids: list[str],
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Make the staged blocks the blob, create-only (If-None-Match: *); returns its ETag.
+
+        BlobExists when the blob is already there: another writer committed first, and any
+        blocks this one staged are dropped by storage.
+        """
+        client = self.service.get_blob_client(container, name)
+        try:
+            result = client.commit_block_list(
+                [BlobBlock(block_id=b) for b in block_ids],
+                content_settings=ContentSettings(content_type=content_type),
+                metadata=dict(metadata) if metadata else None,
+                match_condition=MatchConditions.IfMissing,
+            )
+        except (ResourceExistsError, ResourceModifiedError) as error:
+            raise BlobExists(f"{container}/{name}") from error
+        except HttpResponseError as error:
+            # The other writer's commit discarded our uncommitted blocks: the blob exists.
+            code = getattr(error, "error_code", None)  # set by the storage SDK, untyped
+            if code == "InvalidBlockList" and self.info(container, name) is not None:
+                raise BlobExists(f"{container}/{name}") from error
             raise
         return str(result["etag"])
 

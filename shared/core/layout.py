@@ -9,6 +9,10 @@
     simple/index.json                     the root page (PEP 691 JSON)
     simple/{project}/index.json           one page per project (PEP 691 JSON)
     tombstones/{project}/{key}.json       a deleted distribution, never published again
+    upstream/files/{project}/{filename}   a file copied from an upstream index on its first
+                                          download (+ `.metadata`), create-only, verified
+    upstream/pages/{project}.json         an upstream project's page as we serve it, with when
+                                          it was fetched and where its files come from
 
 `{key}` is the distribution's identity (`distribution_key`): for a wheel the normalised version,
 the build tag and the sorted set of tags; for an sdist the normalised version and `sdist`.
@@ -41,6 +45,11 @@ ROOT_JSON: Final = "simple/index.json"
 RECORDS_PREFIX: Final = "records/"
 PAGES_PREFIX: Final = "simple/"
 TOMBSTONES_PREFIX: Final = "tombstones/"
+UPSTREAM_PREFIX: Final = "upstream/"
+"""Everything copied from an upstream index: outside files/, records/ and simple/, so private
+packages and their pages never mix with it, and dropping the prefix drops only the cache."""
+UPSTREAM_FILES_PREFIX: Final = f"{UPSTREAM_PREFIX}files/"
+UPSTREAM_PAGES_PREFIX: Final = f"{UPSTREAM_PREFIX}pages/"
 
 # Stored content types. A stored page is PEP 691 JSON, stored as its media type `negotiate.JSON_V1`.
 HTML_TYPE: Final = "text/html; charset=utf-8"
@@ -54,6 +63,15 @@ def file_path(project: NormalizedName, filename: str) -> str:
 
 def metadata_path(project: NormalizedName, filename: str) -> str:
     return f"files/{project}/{filename}.metadata"
+
+
+def upstream_file_path(project: NormalizedName, filename: str) -> str:
+    """A cached upstream file; `{filename}.metadata` names its core-metadata file."""
+    return f"{UPSTREAM_FILES_PREFIX}{project}/{filename}"
+
+
+def upstream_page_path(project: NormalizedName) -> str:
+    return f"{UPSTREAM_PAGES_PREFIX}{project}.json"
 
 
 def record_prefix(project: NormalizedName) -> str:

@@ -9,12 +9,13 @@ that never echoes a token.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -34,17 +35,21 @@ from shared.core.pages import (
     build_root_page,
     file_version,
     parse_project_json,
+    render_project_html,
+    render_project_json,
     render_root_html,
     render_root_json,
 )
 from shared.core.tokens import Scope
 from shared.services.pages import page_view
+from shared.services.upstream import UpstreamIndex, UpstreamProblem
 from shared.services.verifier import TokenVerifier
 
 PROJECT_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
 FILE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$")
 MAX_JSON_BODY = 64 * 1024
 REALM = 'Basic realm="wheelvault"'
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,10 @@ class FrontDoor:
         *,
         sas_lifetime: timedelta,
         page_cache_seconds: int,
+        upstream: UpstreamIndex | None = None,
     ) -> None:
         self.store = store
+        self.upstream = upstream  # None: private pages and files only, as before upstreams
         self.signer = signer
         self._verifier = verifier
         self.sas_lifetime = sas_lifetime
@@ -147,8 +154,25 @@ class FrontDoor:
         path = layout.project_json(name)  # the one stored truth; HTML is rendered from it
         stored = self.store.get(layout.INDEX, path)
         if stored is None:
+            if self.upstream is not None:  # no private file at all: upstream may have it
+                return self._upstream_page(self.upstream, name, representation, if_none_match)
             raise HttpProblem(404, "not-found", f"no project named {name!r} in this index")
         data, etag = page_view(path, stored, html=not representation.is_json)
+        return self._page_reply(representation, data, etag, if_none_match)
+
+    def _upstream_page(
+        self,
+        upstream: UpstreamIndex,
+        name: NormalizedName,
+        representation: Representation,
+        if_none_match: str | None,
+    ) -> Reply:
+        page = _upstream_answer(lambda: upstream.page(name))
+        data = render_project_json(page)
+        # The ETag of the JSON view names its bytes; the HTML view's is derived from it.
+        etag = "u" + hashlib.sha256(data).hexdigest()[:32]
+        if not representation.is_json:
+            data, etag = render_project_html(page), "h" + etag
         return self._page_reply(representation, data, etag, if_none_match)
 
     def _root(self, representation: Representation, if_none_match: str | None) -> Reply:
@@ -193,9 +217,17 @@ class FrontDoor:
             raise HttpProblem(400, "bad-filename", "not a valid distribution filename")
         path = layout.file_path(name, filename)  # `….metadata` sidecars live beside their file
         if self.store.info(layout.INDEX, path) is None:
-            raise HttpProblem(404, "not-found", f"no file {filename!r} in project {name!r}")
+            path = self._upstream_file(name, filename)
         signed = self.signer.read_url(layout.INDEX, path, self.sas_lifetime)
         return Reply(302, b"", None, {"Location": signed.url, "Cache-Control": "no-store"})
+
+    def _upstream_file(self, name: NormalizedName, filename: str) -> str:
+        """A file of a project with no private page, from upstream (copied on first download)."""
+        upstream = self.upstream
+        private = upstream is not None and self.store.info(layout.INDEX, layout.project_json(name))
+        if upstream is None or private:  # a private project never mixes in upstream files
+            raise HttpProblem(404, "not-found", f"no file {filename!r} in project {name!r}")
+        return _upstream_answer(lambda: upstream.file(name, filename))
 
     # -- SAS on request ---------------------------------------------------------------------
 
@@ -316,6 +348,14 @@ class FrontDoor:
         if not PROJECT_SEGMENT.match(project):
             raise HttpProblem(400, "bad-project", "not a valid project name")
         return canonicalize_name(project)
+
+
+def _upstream_answer(call: Callable[[], _T]) -> _T:
+    """The upstream's answer, or its refusal as the HTTP problem it stands for."""
+    try:
+        return call()
+    except UpstreamProblem as problem:
+        raise HttpProblem(problem.status, problem.code, problem.message) from None
 
 
 def _path_value(value: str, name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
 from shared.adapters.sas import SasSigner
 from shared.adapters.secretstore import SecretStore, VaultCredential, secret_client_from_settings
+from shared.adapters.upstream import UpstreamClient, parse_upstreams
 from shared.services.frontdoor import FrontDoor, Reply
 from shared.services.manage import IndexManager
 from shared.services.pages import IndexPages
@@ -23,6 +24,7 @@ from shared.services.publish import Publisher
 from shared.services.records import IndexRecords
 from shared.services.tokens import Tokens
 from shared.services.upload_api import UploadApi
+from shared.services.upstream import UpstreamIndex
 from shared.services.verifier import TokenVerifier
 from shared.settings import Settings, SettingsError, get_settings, reset_settings
 
@@ -48,12 +50,14 @@ class Services:
         self.upload_api = UploadApi(self.publisher, max_upload_bytes=settings.max_upload_bytes)
         self.manager = IndexManager(store, self.records, self.pages)
         self.signer = SasSigner(store.service)
+        self.upstream = build_upstream(settings, store)
         self.front_door = FrontDoor(
             store,
             self.signer,
             lambda: self.verifier,
             sas_lifetime=timedelta(seconds=settings.sas_expiry_seconds),
             page_cache_seconds=settings.page_cache_seconds,
+            upstream=self.upstream,
         )
         self._secret_client_options = secret_client_options
         self._vault_lock = threading.Lock()
@@ -112,6 +116,20 @@ class Services:
             secrets = SecretStore(client)
             self._verifier = TokenVerifier(secrets, cache_seconds=self.settings.token_cache_seconds)
             self._tokens = Tokens(secrets, public_url=self.settings.public_url)
+
+
+def build_upstream(settings: Settings, store: BlobStore) -> UpstreamIndex | None:
+    """The upstream indexes behind the front door; None (private only) when none is set."""
+    urls = settings.upstream_base_urls
+    if not urls:
+        return None
+    return UpstreamIndex(
+        store,
+        UpstreamClient(parse_upstreams(urls)),
+        settings.upstream_policy,
+        page_seconds=settings.upstream_page_seconds,
+        miss_seconds=settings.upstream_miss_seconds,
+    )
 
 
 def _outcome(future: Future[None], seconds: float) -> str:

@@ -1,0 +1,369 @@
+"""Upstream indexes behind the front door: pages on demand, files copied on first download.
+
+Only names without a private page ever get here (the front door decides), and only names the
+policy allows. A page is fetched from the upstreams in order (the first that has the project
+wins), filtered by the policy, rendered as our own page and stored under `upstream/pages/` with
+the time it was fetched; within `page_seconds` it is served as stored, later it is fetched again,
+and when every upstream fails the stored page is served stale (and a log line says so). A name no
+upstream has is remembered for `miss_seconds`, in this worker's memory: a miss costs one request
+to learn again, and storing misses would write a blob per typo.
+
+A file is copied into `upstream/files/` on its first download: streamed in blocks staged on the
+blob (never the whole file in memory), hashed on the way, and committed create-only only when the
+sha256 is the one the upstream page gave. Until the commit nothing is visible, so a failed or
+tampered copy leaves nothing behind; of two concurrent first downloads one commit wins and the
+other finds its blob. Once copied, a file is served without asking the upstream anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from packaging.utils import NormalizedName
+
+from shared.adapters.blobstore import BlobExists, BlobStore
+from shared.adapters.upstream import UpstreamClient, UpstreamUnavailable
+from shared.core import layout
+from shared.core.clock import iso_z, utc_now
+from shared.core.pages import ProjectPage, parse_project_json, project_page_data
+from shared.core.upstream import (
+    UpstreamPage,
+    UpstreamPageError,
+    UpstreamPolicy,
+    parse_upstream_page,
+    upstream_project_page,
+)
+
+log = logging.getLogger("wheelvault.upstream")
+
+BLOCK_BYTES = 4 * 1024 * 1024
+"""One staged block: the most of a file held in memory at once while copying it."""
+MAX_MISSES = 10_000
+METADATA_SUFFIX = ".metadata"
+
+
+class UpstreamProblem(Exception):
+    """A reply the front door passes on: status, stable code, a message that names no secret."""
+
+    status = 404
+    code = "not-found"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UpstreamRefused(UpstreamProblem):
+    """A policy rule keeps this name or file from upstream; the message names the rule."""
+
+    code = "upstream-refused"
+
+
+class UpstreamMissing(UpstreamProblem):
+    """No upstream has this project or file."""
+
+
+class UpstreamFailed(UpstreamProblem):
+    """Every upstream failed and nothing is cached to fall back on."""
+
+    status = 502
+    code = "upstream-unavailable"
+
+
+class UpstreamHashMismatch(UpstreamProblem):
+    """The upstream's bytes are not the ones its page promised: refused, nothing stored."""
+
+    status = 502
+    code = "upstream-hash-mismatch"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an offered file is fetched from, and what it must hash to."""
+
+    url: str
+    sha256: str
+    core_metadata_sha256: str | None
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    page: ProjectPage
+    fetched_at: datetime
+    sources: dict[str, Source]
+    refused: dict[str, str]
+    """Filename → the rule that keeps it off the page, so a download of it can say which."""
+
+    def to_json(self) -> bytes:
+        document = {
+            "fetched-at": iso_z(self.fetched_at),
+            "page": project_page_data(self.page),
+            "sources": {
+                name: {"url": s.url, "sha256": s.sha256, "core-metadata": s.core_metadata_sha256}
+                for name, s in self.sources.items()
+            },
+            "refused": self.refused,
+        }
+        return json.dumps(document, indent=1).encode() + b"\n"
+
+    @staticmethod
+    def from_json(data: bytes) -> CachedPage:
+        """Raises ValueError (or KeyError/TypeError) for a document this class did not write."""
+        document = json.loads(data)
+        sources = {
+            name: Source(s["url"], s["sha256"], s["core-metadata"])
+            for name, s in document["sources"].items()
+        }
+        return CachedPage(
+            page=parse_project_json(json.dumps(document["page"]).encode()),
+            fetched_at=datetime.fromisoformat(document["fetched-at"]),
+            sources=sources,
+            refused={str(k): str(v) for k, v in document["refused"].items()},
+        )
+
+
+class UpstreamIndex:
+    def __init__(
+        self,
+        store: BlobStore,
+        client: UpstreamClient,
+        policy: UpstreamPolicy,
+        *,
+        page_seconds: float,
+        miss_seconds: float,
+        block_bytes: int = BLOCK_BYTES,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.policy = policy
+        self.page_seconds = page_seconds
+        self.miss_seconds = miss_seconds
+        self.block_bytes = block_bytes
+        self.clock = clock
+        self._misses: dict[str, float] = {}
+        self._misses_lock = threading.Lock()
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def page(self, project: NormalizedName) -> ProjectPage:
+        """The project's upstream page as we serve it, or an UpstreamProblem."""
+        return self._cached_page(project).page
+
+    def _cached_page(self, project: NormalizedName) -> CachedPage:
+        self._check_name(project)
+        cached = self._stored_page(project)
+        now = self.clock()
+        if cached is not None and now - cached.fetched_at < timedelta(seconds=self.page_seconds):
+            return cached
+        if self._missed(project):
+            raise UpstreamMissing(f"no project named {project!r} here or upstream")
+        return self._refresh(project, cached, now)
+
+    def _refresh(
+        self, project: NormalizedName, cached: CachedPage | None, now: datetime
+    ) -> CachedPage:
+        failures: list[str] = []
+        for upstream in self.client.upstreams:
+            try:
+                fetched = self.client.fetch_page(upstream, project)
+                if fetched is None:
+                    continue
+                parsed = parse_upstream_page(
+                    fetched.data, fetched.content_type, fetched.url, project
+                )
+            except (UpstreamUnavailable, UpstreamPageError) as error:
+                failures.append(f"{upstream.shown}: {_reason(error)}")
+                continue
+            page = self._filtered(project, parsed, now)
+            self.store.put(
+                layout.INDEX,
+                layout.upstream_page_path(project),
+                page.to_json(),
+                content_type=layout.JSON_TYPE,
+            )
+            log.info("upstream page fetched project=%s files=%d", project, len(page.sources))
+            return page
+        return self._no_fresh_page(project, cached, failures)
+
+    def _no_fresh_page(
+        self, project: NormalizedName, cached: CachedPage | None, failures: list[str]
+    ) -> CachedPage:
+        if not failures:  # every upstream answered: none has it
+            self._remember_miss(project)
+            log.info("upstream has no project=%s (remembered %gs)", project, self.miss_seconds)
+            raise UpstreamMissing(f"no project named {project!r} here or upstream")
+        reasons = "; ".join(failures)
+        if cached is not None:
+            log.warning(
+                "upstream failed, serving the stale page project=%s fetched-at=%s: %s",
+                project,
+                iso_z(cached.fetched_at),
+                reasons,
+            )
+            return cached
+        log.warning("upstream failed, no cached page project=%s: %s", project, reasons)
+        raise UpstreamFailed(f"the upstream index did not answer for {project!r}")
+
+    def _filtered(self, project: NormalizedName, parsed: UpstreamPage, now: datetime) -> CachedPage:
+        offered, refused = self.policy.offered(parsed, now)
+        for filename, reason in sorted(refused.items()):
+            log.info("upstream file not offered project=%s file=%s: %s", project, filename, reason)
+        page = upstream_project_page(project, offered)
+        # The metadata hash as the page links it (none for an sdist), so a `.metadata`
+        # request is served exactly when the page promises one.
+        links = {link.filename: link for link in page.files}
+        sources = {
+            f.filename: Source(
+                f.url, links[f.filename].sha256, links[f.filename].core_metadata_sha256
+            )
+            for f in offered
+        }
+        return CachedPage(page, now, sources, dict(refused))
+
+    def _stored_page(self, project: NormalizedName) -> CachedPage | None:
+        stored = self.store.get(layout.INDEX, layout.upstream_page_path(project))
+        if stored is None:
+            return None
+        try:
+            return CachedPage.from_json(stored.data)
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable cached upstream page project=%s: fetching again", project)
+            return None
+
+    def _check_name(self, project: NormalizedName) -> None:
+        refusal = self.policy.name_refusal(project)
+        if refusal is not None:
+            log.info("upstream refused project=%s: %s", project, refusal)
+            raise UpstreamRefused(f"{project!r} is not taken from upstream: {refusal}")
+
+    def _missed(self, project: NormalizedName) -> bool:
+        with self._misses_lock:
+            until = self._misses.get(project)
+            if until is not None and until <= time.monotonic():
+                del self._misses[project]
+                until = None
+            return until is not None
+
+    def _remember_miss(self, project: NormalizedName) -> None:
+        with self._misses_lock:
+            if len(self._misses) >= MAX_MISSES:  # bounded: forget the oldest
+                self._misses.pop(next(iter(self._misses)))
+            self._misses[project] = time.monotonic() + self.miss_seconds
+
+    # -- files ------------------------------------------------------------------------------
+
+    def file(self, project: NormalizedName, filename: str) -> str:
+        """The blob (in the index container) holding this upstream file or its `.metadata`,
+        copied on first download; an UpstreamProblem otherwise."""
+        self._check_name(project)
+        path = layout.upstream_file_path(project, filename)
+        if self.store.info(layout.INDEX, path) is not None:
+            return path  # copied before: the upstream is not asked, even if it is gone
+        cached = self._cached_page(project)
+        if filename.endswith(METADATA_SUFFIX):
+            return self._metadata(project, cached, filename.removesuffix(METADATA_SUFFIX))
+        source = self._source(project, cached, filename)
+        self._copy(source.url, path, source.sha256, project)
+        if source.core_metadata_sha256 is not None:
+            self._metadata_alongside(project, filename, source)
+        return path
+
+    def _source(self, project: NormalizedName, cached: CachedPage, filename: str) -> Source:
+        source = cached.sources.get(filename)
+        if source is not None:
+            return source
+        reason = cached.refused.get(filename)
+        if reason is not None:
+            log.info("upstream refused file project=%s file=%s: %s", project, filename, reason)
+            raise UpstreamRefused(f"{filename} is not offered from upstream: {reason}")
+        raise UpstreamMissing(f"no file {filename!r} in project {project!r}")
+
+    def _metadata(self, project: NormalizedName, cached: CachedPage, filename: str) -> str:
+        source = self._source(project, cached, filename)
+        if source.core_metadata_sha256 is None:
+            raise UpstreamMissing(f"no core metadata for {filename!r} upstream")
+        path = layout.upstream_file_path(project, filename + METADATA_SUFFIX)
+        self._copy(source.url + METADATA_SUFFIX, path, source.core_metadata_sha256, project)
+        return path
+
+    def _metadata_alongside(self, project: NormalizedName, filename: str, source: Source) -> None:
+        """The core-metadata file comes along; the file itself is served either way."""
+        path = layout.upstream_file_path(project, filename + METADATA_SUFFIX)
+        if self.store.info(layout.INDEX, path) is not None:
+            return
+        assert source.core_metadata_sha256 is not None
+        try:
+            self._copy(source.url + METADATA_SUFFIX, path, source.core_metadata_sha256, project)
+        except UpstreamProblem as problem:
+            log.warning("upstream metadata not copied file=%s: %s", filename, problem.message)
+
+    def _copy(self, url: str, path: str, sha256: str, project: NormalizedName) -> None:
+        """Stream `url` into `path` as staged blocks; commit create-only if the hash matches."""
+        writer = uuid.uuid4().hex  # block ids unique to this copy: racing copies never mix
+        digest = hashlib.sha256()
+        blocks: list[str] = []
+        try:
+            with self.client.open_file(url) as chunks:
+                for block in _blocks(chunks, self.block_bytes):
+                    digest.update(block)
+                    blocks.append(f"{writer}-{len(blocks):08d}")
+                    self.store.stage_block(layout.INDEX, path, blocks[-1], block)
+        except UpstreamUnavailable as error:
+            log.warning("upstream copy failed project=%s path=%s: %s", project, path, error)
+            raise UpstreamFailed(
+                f"the upstream did not deliver {path.rsplit('/', 1)[-1]}"
+            ) from None
+        if digest.hexdigest() != sha256:
+            log.warning(
+                "upstream hash mismatch, refused and not stored project=%s path=%s "
+                "expected=%s got=%s",
+                project,
+                path,
+                sha256,
+                digest.hexdigest(),
+            )
+            raise UpstreamHashMismatch(
+                f"{path.rsplit('/', 1)[-1]} from upstream does not match its sha256: refused"
+            )
+        self._commit(path, blocks, sha256, project)
+
+    def _commit(self, path: str, blocks: list[str], sha256: str, project: NormalizedName) -> None:
+        try:
+            self.store.commit_blocks(
+                layout.INDEX,
+                path,
+                blocks,
+                content_type=layout.BINARY_TYPE,
+                metadata={"source": "upstream", "sha256": sha256},
+            )
+        except BlobExists:  # a concurrent first download committed the same verified bytes
+            log.info("upstream copy already stored path=%s", path)
+            return
+        log.info("upstream file copied project=%s path=%s blocks=%d", project, path, len(blocks))
+
+
+def _blocks(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """Chunks regrouped into blocks of `size` bytes (the last one shorter)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, UpstreamPageError):
+        return f"unreadable page ({type(error).__name__})"
+    return str(error)
