@@ -46,7 +46,7 @@ lint: $(VENV)/.installed
 types: $(VENV)/.installed
 	$(VENV)/bin/mypy --strict $(PY_SOURCES)
 
-pytest: deps infra-tools poetry-tool
+pytest: deps infra-tools poetry-tool twine61-tool
 	$(VENV)/bin/pytest
 
 test: deps lint types pytest
@@ -71,7 +71,7 @@ bench: deps
 	$(PY) -m bench.front_door
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(POETRY_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(TWINE61_VENV) $(POETRY_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
 	@echo "kept .local/ (make run's packages, tokens and logs): rm -rf .local to start afresh"
 
 # checkov (tests/infra scans the Bicep with it) pins an old `packaging`, so it lives in a
@@ -97,4 +97,16 @@ poetry-tool: $(POETRY_VENV)/.installed
 $(POETRY_VENV)/.installed: tests/e2e/poetry-requirements.txt
 	test -x $(POETRY_VENV)/bin/python || $(PYTHON) -m venv $(POETRY_VENV)
 	$(PIP_ISOLATED) $(POETRY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/e2e/poetry-requirements.txt
+	touch $@
+
+# twine 6.1 (tests/e2e/test_upload_api.py runs `twine upload --skip-existing` with it: 6.2 and later
+# refuse that flag for any index but PyPI) lives in a virtualenv of its own. About 10 s to install.
+.PHONY: twine61-tool
+TWINE61_VENV := .venv-twine61
+
+twine61-tool: $(TWINE61_VENV)/.installed
+
+$(TWINE61_VENV)/.installed: tests/e2e/twine61-requirements.txt
+	test -x $(TWINE61_VENV)/bin/python || $(PYTHON) -m venv $(TWINE61_VENV)
+	$(PIP_ISOLATED) $(TWINE61_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/e2e/twine61-requirements.txt
 	touch $@

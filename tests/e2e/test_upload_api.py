@@ -34,6 +34,8 @@ pytestmark = pytest.mark.e2e
 
 TWINE = clients.BIN / "twine"
 POETRY = Path(__file__).resolve().parents[2] / ".venv-poetry" / "bin" / "poetry"
+TWINE61 = Path(__file__).resolve().parents[2] / ".venv-twine61" / "bin" / "twine"
+"""twine 6.1, the last that allows --skip-existing for an index other than PyPI (the Makefile)."""
 
 
 @dataclass
@@ -60,10 +62,10 @@ class Stack:
     def index(self) -> dict[str, str]:
         return {b.name: b.etag for b in self.store.list(layout.INDEX, "")}
 
-    def twine(self, *args: str, token: str | None = None) -> clients.Run:
+    def twine(self, *args: str, token: str | None = None, twine: Path = TWINE) -> clients.Run:
         """`twine upload` to /legacy/ with a token (the publisher's unless given)."""
         return clients.run(
-            [str(TWINE), "upload", "--non-interactive", "--disable-progress-bar", *args],
+            [str(twine), "upload", "--non-interactive", "--disable-progress-bar", *args],
             self.home,
             extra_env={
                 "TWINE_REPOSITORY_URL": self.legacy,
@@ -160,6 +162,30 @@ def test_skip_existing_skips_on_our_409_where_twine_allows_it(stack: Stack, tmp_
     package = PackageFile.from_filename(str(path), comment=None)
     assert skip_upload(response, skip_existing=True, package=package)
     assert not skip_upload(response, skip_existing=False, package=package)
+
+
+def test_twine_6_1_skip_existing_rerun_passes_over_a_changed_file(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """What a CI job pinned to twine 6.1 sees on a rerun: a rebuilt file (other bytes) under a
+    published name is skipped with --skip-existing (our 409), refused without it, and the index
+    does not change either way."""
+    if not TWINE61.exists():
+        pytest.fail(f"{TWINE61} is missing: run `make twine61-tool` (make test does)")
+    name, data = _wheel("skip-legacy", "1.0")
+    first = stack.twine(str(write(tmp_path / "a", name, data)), twine=TWINE61)
+    assert first.returncode == 0, first.output
+    changed = build_wheel("skip-legacy", "1.0", summary="rebuilt, other bytes")
+    path = str(write(tmp_path / "b", changed.filename, changed.data))
+    before = stack.index()
+    skipped = stack.twine("--skip-existing", path, twine=TWINE61)
+    assert skipped.returncode == 0, skipped.output
+    assert "Skipping" in flat(skipped)
+    refused = stack.twine(path, twine=TWINE61)
+    assert refused.returncode != 0
+    assert "409" in flat(refused)
+    assert stack.index() == before
+    stack.assert_clean(skipped.output + refused.output)
 
 
 def test_a_changed_file_under_a_published_name_is_refused_and_twine_says_why(
