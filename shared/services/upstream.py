@@ -92,6 +92,8 @@ class Source:
     url: str
     sha256: str
     core_metadata_sha256: str | None
+    size: int | None
+    """As the upstream page gave it: a copy that grows past it is given up at once."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,12 @@ class CachedPage:
             "fetched-at": iso_z(self.fetched_at),
             "page": project_page_data(self.page),
             "sources": {
-                name: {"url": s.url, "sha256": s.sha256, "core-metadata": s.core_metadata_sha256}
+                name: {
+                    "url": s.url,
+                    "sha256": s.sha256,
+                    "core-metadata": s.core_metadata_sha256,
+                    "size": s.size,
+                }
                 for name, s in self.sources.items()
             },
             "refused": self.refused,
@@ -119,7 +126,7 @@ class CachedPage:
         """Raises ValueError (or KeyError/TypeError) for a document this class did not write."""
         document = json.loads(data)
         sources = {
-            name: Source(s["url"], s["sha256"], s["core-metadata"])
+            name: Source(s["url"], s["sha256"], s["core-metadata"], s["size"])
             for name, s in document["sources"].items()
         }
         return CachedPage(
@@ -223,7 +230,7 @@ class UpstreamIndex:
         links = {link.filename: link for link in page.files}
         sources = {
             f.filename: Source(
-                f.url, links[f.filename].sha256, links[f.filename].core_metadata_sha256
+                f.url, links[f.filename].sha256, links[f.filename].core_metadata_sha256, f.size
             )
             for f in offered
         }
@@ -272,7 +279,7 @@ class UpstreamIndex:
         if filename.endswith(METADATA_SUFFIX):
             return self._metadata(project, cached, filename.removesuffix(METADATA_SUFFIX))
         source = self._source(project, cached, filename)
-        self._copy(source.url, path, source.sha256, project)
+        self._copy(source.url, path, source.sha256, project, source.size)
         if source.core_metadata_sha256 is not None:
             self._metadata_alongside(project, filename, source)
         return path
@@ -306,35 +313,49 @@ class UpstreamIndex:
         except UpstreamProblem as problem:
             log.warning("upstream metadata not copied file=%s: %s", filename, problem.message)
 
-    def _copy(self, url: str, path: str, sha256: str, project: NormalizedName) -> None:
+    def _copy(
+        self, url: str, path: str, sha256: str, project: NormalizedName, size: int | None = None
+    ) -> None:
         """Stream `url` into `path` as staged blocks; commit create-only if the hash matches."""
-        writer = uuid.uuid4().hex  # block ids unique to this copy: racing copies never mix
-        digest = hashlib.sha256()
-        blocks: list[str] = []
         try:
-            with self.client.open_file(url) as chunks:
-                for block in _blocks(chunks, self.block_bytes):
-                    digest.update(block)
-                    blocks.append(f"{writer}-{len(blocks):08d}")
-                    self.store.stage_block(layout.INDEX, path, blocks[-1], block)
+            blocks, digest = self._stage(url, path, size)
         except UpstreamUnavailable as error:
             log.warning("upstream copy failed project=%s path=%s: %s", project, path, error)
-            raise UpstreamFailed(
-                f"the upstream did not deliver {path.rsplit('/', 1)[-1]}"
+            raise UpstreamFailed(f"the upstream did not deliver {_name(path)}") from None
+        except _TooLarge:
+            log.warning("upstream file larger than its page says, refused path=%s", path)
+            raise UpstreamHashMismatch(
+                f"{_name(path)} from upstream is larger than its page says: refused"
             ) from None
-        if digest.hexdigest() != sha256:
+        if digest != sha256:
             log.warning(
                 "upstream hash mismatch, refused and not stored project=%s path=%s "
                 "expected=%s got=%s",
                 project,
                 path,
                 sha256,
-                digest.hexdigest(),
+                digest,
             )
             raise UpstreamHashMismatch(
-                f"{path.rsplit('/', 1)[-1]} from upstream does not match its sha256: refused"
+                f"{_name(path)} from upstream does not match its sha256: refused"
             )
         self._commit(path, blocks, sha256, project)
+
+    def _stage(self, url: str, path: str, size: int | None) -> tuple[list[str], str]:
+        """The block ids staged and the sha256 of their bytes."""
+        writer = uuid.uuid4().hex  # block ids unique to this copy: racing copies never mix
+        digest = hashlib.sha256()
+        blocks: list[str] = []
+        copied = 0
+        with self.client.open_file(url) as chunks:
+            for block in _blocks(chunks, self.block_bytes):
+                copied += len(block)
+                if size is not None and copied > size:
+                    raise _TooLarge
+                digest.update(block)
+                blocks.append(f"{writer}-{len(blocks):08d}")
+                self.store.stage_block(layout.INDEX, path, blocks[-1], block)
+        return blocks, digest.hexdigest()
 
     def _commit(self, path: str, blocks: list[str], sha256: str, project: NormalizedName) -> None:
         try:
@@ -361,6 +382,14 @@ def _blocks(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
             del buffer[:size]
     if buffer:
         yield bytes(buffer)
+
+
+class _TooLarge(Exception):
+    """More bytes than the upstream page gave as the file's size."""
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def _reason(error: Exception) -> str:

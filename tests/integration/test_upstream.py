@@ -7,6 +7,7 @@ after authentication); downloads follow the 302 to Azurite with the SAS they car
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -15,25 +16,30 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import azure.functions as func
 import pytest
 from packaging.utils import canonicalize_name
 
 from bench.front_door import PypiServer
-from devhost.wheels import build_wheel
+from devhost.wheels import BuiltWheel, build_wheel
 from shared.adapters.blobstore import BlobStore
 from shared.adapters.sas import SasSigner
 from shared.adapters.upstream import UpstreamClient, parse_upstreams
 from shared.core import layout
 from shared.core.clock import utc_now
+from shared.core.tokens import Policy, Scope
 from shared.core.upstream import UpstreamPolicy, parse_upstream_urls
 from shared.services.frontdoor import FrontDoor, HttpProblem, Reply
 from shared.services.upstream import UpstreamIndex
 from shared.services.wiring import get_services, reset_services
+from tests.fixtures.vault import VaultStandinProcess
+from tests.support.functions import handler
 from tests.support.upstream_index import JsonUpstream
 
 pytestmark = pytest.mark.integration
@@ -328,19 +334,32 @@ def test_metadata_alone_is_copied_for_resolvers(setup: Setup) -> None:
     assert stored_upstream_files(setup.store) == [f"upstream/files/pkg/{wheel.filename}.metadata"]
 
 
+@pytest.mark.parametrize(
+    ("tampered", "message"),
+    [
+        (lambda w: build_wheel("pkg", "1.0", summary="evil").data, "does not match its sha256"),
+        (lambda w: w.data + b"\0" * 5_000_000, "larger than its page says"),
+    ],
+    ids=["other-bytes", "longer"],
+)
 def test_a_tampered_file_is_refused_and_nothing_is_stored(
-    setup: Setup, caplog: pytest.LogCaptureFixture
+    setup: Setup,
+    caplog: pytest.LogCaptureFixture,
+    tampered: Callable[[BuiltWheel], bytes],
+    message: str,
 ) -> None:
     wheel = build_wheel("pkg", "1.0")
     setup.upstream.add("pkg", wheel, utc_now() - OLD)
-    setup.upstream.tamper(wheel.filename, build_wheel("pkg", "1.0", summary="evil").data)
-    door = setup.door()
+    setup.upstream.tamper(wheel.filename, tampered(wheel))
+    door = setup.door(block_bytes=1024 * 1024)
     with caplog.at_level(logging.WARNING, LOG):
         refused = problem(door.file, "pkg", wheel.filename)
     assert (refused.status, refused.code) == (502, "upstream-hash-mismatch")
-    assert "upstream hash mismatch, refused and not stored" in caplog.text
+    assert message in refused.message
+    assert "refused" in caplog.text
     assert stored_upstream_files(setup.store) == []
     assert setup.store.info(layout.INDEX, f"upstream/files/pkg/{wheel.filename}") is None
+    assert len(setup.store.staged) <= 2  # a longer file is given up as soon as it is longer
 
 
 def test_two_concurrent_first_downloads_store_one_correct_file(setup: Setup) -> None:
@@ -456,3 +475,46 @@ def test_without_upstream_an_unknown_project_is_404_as_before(storage_env: BlobS
     )
     missing = problem(door.file, "nothing", "nothing-1.0-py3-none-any.whl")
     assert (missing.status, missing.code) == (404, "not-found")
+
+
+def test_the_http_routes_serve_upstream_pages_files_and_refusals(
+    setup: Setup, vault_standin: VaultStandinProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = build_wheel("pkg", "1.0")
+    setup.upstream.add("pkg", wheel, utc_now() - OLD)
+    setup.upstream.add("acme-app", build_wheel("acme-app", "1.0"), utc_now() - OLD)
+    monkeypatch.setenv("WHEELVAULT_VAULT_URL", vault_standin.url)
+    monkeypatch.setenv("WHEELVAULT_VAULT_CREDENTIAL", "local")
+    monkeypatch.setenv("WHEELVAULT_VAULT_CA_BUNDLE", str(vault_standin.ca_path))
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_URLS", setup.upstream.url)
+    monkeypatch.setenv("WHEELVAULT_UPSTREAM_RESERVED", "acme-*")
+    reset_services()
+    token = get_services().tokens.create(f"reader-{uuid.uuid4().hex[:8]}", Policy(Scope.READ))
+    auth = {"Authorization": "Basic " + base64.b64encode(f"x:{token}".encode()).decode()}
+
+    def call(name: str, **route: str) -> func.HttpResponse:
+        request = func.HttpRequest(
+            method="GET",
+            url="http://127.0.0.1:7071/" + "/".join(route.values()) + "/",
+            headers={**auth, "Accept": JSON},
+            params={},
+            route_params=route,
+            body=b"",
+        )
+        response: func.HttpResponse = handler(name)(request)
+        return response
+
+    listed = call("simple_project", project="pkg")
+    assert listed.status_code == 200
+    assert list(files_of(json.loads(listed.get_body()))) == [wheel.filename]
+    redirected = call("files", project="pkg", filename=wheel.filename)
+    assert redirected.status_code == 302
+    with NO_PROXY.open(redirected.headers["Location"], timeout=30) as answer:
+        assert answer.read() == wheel.data
+    reserved = call("simple_project", project="acme-app")
+    assert reserved.status_code == 404
+    error = json.loads(reserved.get_body())["error"]
+    assert error["code"] == "upstream-refused"
+    assert "WHEELVAULT_UPSTREAM_RESERVED" in error["message"]
+    assert setup.upstream.count("/simple/acme-app/") == 0
+    reset_services()
