@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
+import platform
 import statistics
 import threading
 from typing import Any, TypeVar
@@ -51,3 +53,15 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
     return value
+
+
+def machine(load_before: float) -> dict[str, object]:
+    """The machine a run measured on. Other work on it shows up in every figure: the 1-minute
+    load average before the run (`load_before`, from `os.getloadavg()`) and after it."""
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "system": f"{platform.system()} {platform.machine()}",
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }

@@ -73,7 +73,6 @@ import importlib.metadata
 import json
 import logging
 import os
-import platform
 import shutil
 import socket
 import socketserver
@@ -95,7 +94,7 @@ from urllib.parse import SplitResult, urlsplit
 import azure.functions as func
 from packaging.utils import NormalizedName, canonicalize_name
 
-from bench.common import basic_header, positive, summary
+from bench.common import basic_header, machine, positive, summary
 from devhost.listening import free_port
 from devhost.standins.azurite import API_VERSION, ROOT, Azurite, start_azurite
 from devhost.standins.host.localhost import LocalHost
@@ -1064,14 +1063,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "front_door",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "system": f"{platform.system()} {platform.machine()}",
-            # Other work on the machine shows up in every figure: the 1-minute load average.
-            "load_average_before": round(load_before, 2),
-            "load_average_after": round(os.getloadavg()[0], 2),
-        },
+        "machine": machine(load_before),
         "storage": storage,
         "vault": "Key Vault stand-in (devhost.standins.keyvault) in-process on loopback (HTTPS)",
         "host": (

@@ -25,7 +25,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
-from bench.common import positive
+from bench.common import machine, positive
 from bench.front_door import PypiServer, running_stack
 from devhost.wheels import build_wheel
 from shared.core.tokens import Policy, Scope
@@ -168,13 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "upload",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "system": f"{platform.system()} {platform.machine()}",
-            "load_average_before": round(load_before, 2),
-            "load_average_after": round(os.getloadavg()[0], 2),
-        },
+        "machine": machine(load_before),
         "what": "twine upload start → file listed on the project page, per wheel size",
         "runs_per_size_and_index": args.runs,
         "versions": versions,
