@@ -177,7 +177,8 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(tmp: Path) -> Iterator[Stack]:
+def running_stack(tmp: Path, extra: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """Azurite, the vault stand-in and the local host; `extra` settings on top of the usual."""
     azurite = start_azurite(tmp / "azurite")
     try:
         with VaultStandin(tmp / "keyvault", host="127.0.0.1", port=0) as vault:
@@ -190,6 +191,7 @@ def running_stack(tmp: Path) -> Iterator[Stack]:
                 "WHEELVAULT_TOKEN_CACHE_SECONDS": str(TOKEN_CACHE_SECONDS),
                 # Not run here (the host leaves timers off for code), but the host checks it.
                 "WHEELVAULT_ROTATION_SCHEDULE": "0 0 * * * *",
+                **(extra or {}),
             }
             with wheelvault_environment(settings):
                 host = LocalHost(functions=registered().values(), port=0, load_settings=False)
@@ -778,8 +780,10 @@ class CountingProxy(socketserver.ThreadingTCPServer):
 class PypiServer:
     """pypiserver serving `directory` on loopback, as a child process."""
 
-    def __init__(self, directory: Path, log_path: Path) -> None:
+    def __init__(self, directory: Path, log_path: Path, *, access_log: bool = False) -> None:
+        """`access_log`: one line per request in the log (pypiserver's -v), to count them."""
         self.directory, self.log_path = directory, log_path
+        self.access_log = access_log
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.version = ""
@@ -815,6 +819,7 @@ class PypiServer:
             "--disable-fallback",
             "--server",
             "wsgiref",
+            *(["-v"] if self.access_log else []),
             str(self.directory),
         ]
         with self.log_path.open("ab") as log_file:
