@@ -526,3 +526,21 @@ def test_the_http_routes_serve_upstream_pages_files_and_refusals(
     assert "WHEELVAULT_UPSTREAM_RESERVED" in error["message"]
     assert setup.upstream.count("/simple/acme-app/") == 0
     reset_services()
+
+
+def test_credentials_are_never_sent_to_another_origin(storage_env: BlobStore) -> None:
+    wheel = build_wheel("pkg", "1.0")
+    with (
+        JsonUpstream(credentials=("reader", "s3cr3t-pass")) as index,
+        JsonUpstream() as file_host,
+    ):
+        index.add("pkg", wheel, utc_now() - OLD)
+        file_host.add("pkg", wheel, utc_now() - OLD)
+        index.files_url = f"http://127.0.0.1:{file_host.port}/files/"
+        door = Setup(CountingStore(storage_env), index).door()
+        assert download(door, "pkg", wheel.filename) == wheel.data
+    assert index.hits("/simple/pkg/") == 1
+    assert index.sent_authorization == 1
+    assert file_host.hits(f"/files/{wheel.filename}") == 1
+    assert file_host.hits(f"/files/{wheel.filename}.metadata") == 1
+    assert file_host.sent_authorization == 0

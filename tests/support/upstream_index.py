@@ -49,6 +49,9 @@ class JsonUpstream:
         self.tampered: dict[str, bytes] = {}
         self.requests: Counter[str] = Counter()
         self.unauthorized = 0
+        self.sent_authorization = 0
+        self.files_url: str | None = None
+        """Where the pages point for files (another server, say); None: `../../files/` here."""
         self._lock = threading.Lock()
         self._held: threading.Barrier | None = None
         self._server: LocalHttpServer | None = None
@@ -113,7 +116,7 @@ class JsonUpstream:
             "meta": {"api-version": "1.1"},
             "name": project,
             "versions": [],
-            "files": [_entry(f) for f in sorted(files, key=lambda f: f.filename)],
+            "files": [_entry(f, self.files_url) for f in sorted(files, key=lambda f: f.filename)],
         }
         return json.dumps(document).encode()
 
@@ -137,10 +140,10 @@ class JsonUpstream:
             self._held.wait()
 
 
-def _entry(f: Hosted) -> dict[str, Any]:
+def _entry(f: Hosted, files_url: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "filename": f.filename,
-        "url": f"../../files/{f.filename}",
+        "url": f"{files_url or '../../files/'}{f.filename}",
         "hashes": {"sha256": hashlib.sha256(f.data).hexdigest()} if f.with_hash else {},
         "requires-python": f.requires_python,
         "size": len(f.data),
@@ -169,6 +172,7 @@ def _handler(upstream: JsonUpstream) -> type[QuietHandler]:
             path = unquote(urlsplit(self.path).path)
             with upstream._lock:
                 upstream.requests[path] += 1
+                upstream.sent_authorization += "Authorization" in self.headers
             if not upstream.authorized(self.headers.get("Authorization")):
                 upstream.unauthorized += 1
                 self._send(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="up"'})
