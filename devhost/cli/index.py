@@ -1,6 +1,7 @@
 """The `wheelvault` commands that work on the index: upload, sas, status, yank, unyank, delete,
-reindex. Uploads and SAS go through the front door with a token, as any publisher would; the
-management commands talk to storage directly, with the operator's own access."""
+reindex, upstream (devhost/cli/upstream.py). Uploads and SAS go through the front door with a
+token, as any publisher would; the management commands talk to storage directly, with the
+operator's own access."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import IO, Any
 
 from packaging.utils import NormalizedName
 
+from devhost.cli.upstream import run_upstream, upstream_state
 from shared.adapters.blobstore import BlobStore
 from shared.core import layout
 from shared.core.distribution import SDIST_SUFFIX, WHEEL_SUFFIX, parse_filename
@@ -215,7 +217,7 @@ def install_urls(requirement: str, *, base_url: str, token: str) -> dict[str, An
     return _call(base_url, "/sas/install", token, {"requirement": requirement})
 
 
-FINAL = ("published", "quarantined", "deleted", "not uploaded")
+FINAL = ("published", "quarantined", "deleted", "cached from upstream", "not uploaded")
 """States an upload does not leave on its own; only "published" is success."""
 
 
@@ -238,6 +240,9 @@ def upload_state(store: BlobStore, name: str) -> tuple[str, str] | None:
         return "published", _warnings(store, project, name)
     if store.info(layout.INDEX, layout.tombstone_path(name)) is not None:
         return "deleted", "deleted for good; publish a new version"
+    cached = upstream_state(store, project, name)
+    if cached is not None:
+        return cached
     return "not uploaded", "nothing pending, published or quarantined under that name"
 
 
@@ -309,6 +314,8 @@ def run_index_command(
                 print(entry["url"])
         return 0
     services = build_services(settings)
+    if args.group == "upstream":
+        return run_upstream(args, services.store)
     if args.group == "status":
         return _report(services.store, [Path(n).name for n in args.uploads], args.timeout)
     if args.group in ("yank", "unyank"):

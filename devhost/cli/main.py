@@ -5,6 +5,7 @@
     wheelvault upload FILE_OR_DIR... [--wait] [--skip-existing]   wheelvault sas REQUIREMENT
     wheelvault status FILE...                 wheelvault yank|unyank PROJECT --version V|--file F
     wheelvault delete PROJECT FILE            wheelvault reindex
+    wheelvault upstream list [PROJECT...]     wheelvault upstream drop PROJECT...|--all
 
 Where each command goes, per endpoint (storage, vault, front door): an explicit flag, else the
 WHEELVAULT_* environment variable, else the running local stack of this checkout (the one
@@ -32,6 +33,7 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
 from devhost.cli.index import TOKEN_ENV, IndexCliError, run_index_command
+from devhost.cli.upstream import add_upstream_commands
 from devhost.stack.state import is_live
 from devhost.standins.keyvault.credential import LocalVaultCredential
 from shared.adapters.blobstore import blob_endpoint, unreachable
@@ -49,7 +51,7 @@ removed on a clean stop; its staleness rule (`is_live`) is the supervisor's own.
 STACK_FILE_VERSION = 1
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-STORAGE_COMMANDS = ("status", "yank", "unyank", "delete", "reindex")
+STORAGE_COMMANDS = ("status", "yank", "unyank", "delete", "reindex", "upstream")
 INDEX_URL_ACTIONS = ("create", "rotate", "url")
 """Token actions that write or read the companion index URL, which needs the public URL."""
 DURATION_HELP = "an ISO 8601 duration: P30D (days), P1W (weeks), PT12H (hours)"
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--storage-url",
         metavar="URL",
-        help="blob endpoint for status/yank/unyank/delete/reindex and upload --wait, with your "
+        help="blob endpoint for status/yank/unyank/delete/reindex/upstream and upload --wait, "
+        "with your "
         "Azure login, e.g. https://ACCOUNT.blob.core.windows.net (default: WHEELVAULT_STORAGE, "
         "else the local stack's Azurite)",
     )
@@ -159,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         actions.add_parser(action, help=text).add_argument("name", metavar="NAME", help=_NAME_HELP)
     _add_index_commands(groups)
+    add_upstream_commands(groups)
     return parser
 
 

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 import requests
@@ -64,6 +65,8 @@ class BlobInfo:
     size: int
     content_type: str | None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    last_modified: datetime | None = None
+    """When the blob was last written (for a create-only blob: when it was made)."""
 
 
 POOL_SIZE = 32
@@ -274,6 +277,7 @@ class BlobStore:
             size=int(props.size),
             content_type=props.content_settings.content_type,
             metadata=dict(props.metadata or {}),
+            last_modified=props.last_modified,
         )
 
     def put(
@@ -381,6 +385,7 @@ class BlobStore:
                 etag=str(props.etag),
                 size=int(props.size),
                 content_type=props.content_settings.content_type,
+                last_modified=props.last_modified,
             )
 
     def list_prefixes(self, container: str, prefix: str) -> Iterator[str]:

@@ -35,6 +35,8 @@ def test_the_walk_reaches_every_command() -> None:
         assert f"wheelvault {command}" in progs
     for action in ("create", "list", "show", "url", "rotate", "revoke"):
         assert f"wheelvault token {action}" in progs
+    for action in ("list", "drop"):
+        assert f"wheelvault upstream {action}" in progs
 
 
 @pytest.mark.parametrize(
