@@ -18,13 +18,13 @@ a minimum age set — no upload time: fail closed). Yanked files are offered, an
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
-from html.parser import HTMLParser
 from typing import Any, Final
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
@@ -328,6 +328,7 @@ class _Entry:
 
     href: str
     hashes: dict[str, str]
+    filename: object = None  # JSON names the file; HTML leaves it to the URL
     requires_python: object = None
     yanked: object = False
     core_metadata: object = None
@@ -351,13 +352,8 @@ def _file(project: NormalizedName, entry: _Entry | None, page_url: str) -> Upstr
     if entry is None:
         return None
     url, fragment = _resolve(page_url, entry.href)
-    if url is None:
-        return None
-    filename = unquote(urlsplit(url).path.rpartition("/")[2])
-    try:
-        if check_upload_name(filename).project != project:
-            return None
-    except Rejection:
+    filename = None if url is None else _filename(project, entry, url)
+    if url is None or filename is None or _too_long(entry.requires_python):
         return None
     hashes = entry.hashes or _fragment_hashes(fragment)
     metadata_available, metadata_sha256 = _core_metadata(entry.core_metadata)
@@ -372,6 +368,24 @@ def _file(project: NormalizedName, entry: _Entry | None, page_url: str) -> Upstr
         core_metadata=metadata_available,
         core_metadata_sha256=metadata_sha256,
     )
+
+
+def _filename(project: NormalizedName, entry: _Entry, url: str) -> str | None:
+    """The URL's last path segment, when it is a wheel or PEP 625 sdist name of `project` and
+    (JSON) the name the entry gives: what is stored and what is fetched cannot differ."""
+    filename = unquote(urlsplit(url).path.rpartition("/")[2])
+    if entry.filename is not None and entry.filename != filename:
+        return None
+    try:
+        return filename if check_upload_name(filename).project == project else None
+    except Rejection:
+        return None
+
+
+def _too_long(requires_python: object) -> bool:
+    """A Requires-Python nobody writes: not dropped (that would offer the file to every
+    Python), the file is skipped."""
+    return isinstance(requires_python, str) and len(requires_python) > MAX_REQUIRES_PYTHON
 
 
 def _resolve(page_url: str, href: str) -> tuple[str | None, str]:
@@ -399,7 +413,7 @@ def _sha256(hashes: dict[str, str]) -> str | None:
 
 
 def _requires_python(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_REQUIRES_PYTHON:
+    if not isinstance(value, str) or not value.strip():
         return None
     return value.strip()
 
@@ -472,6 +486,7 @@ def _json_entry(item: object) -> _Entry | None:
     metadata = item.get("core-metadata", item.get("dist-info-metadata"))
     return _Entry(
         href=item["url"],
+        filename=item.get("filename"),
         hashes={str(k).lower(): str(v) for k, v in hashes.items()}
         if isinstance(hashes, dict)
         else {},
@@ -492,36 +507,55 @@ def _check_api_version(value: object) -> None:
 # --- PEP 503 HTML ---------------------------------------------------------------------------
 
 
+# The stdlib HTMLParser is not used: on Python 3.11 it rescans an unclosed tag from each `<`
+# (60 KB of "<a " took 40 s), and a page is hostile input. This scanner reads only what a
+# simple-index page needs (`<a>`, `<base>`, `<meta>` start tags, and comments to skip) in one
+# forward pass: a tag is everything up to the first `>` outside quotes, and a tag or comment
+# that never ends runs to the end of the page and is dropped, as an HTML5 tokenizer does.
+_HTML_TOKEN = re.compile(r"<!--|<(a|base|meta)(?=[\s/>])", re.IGNORECASE)
+_TAG_REST = re.compile(r"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+
+
 def _html_entries(text: str) -> tuple[list[_Entry], str | None]:
     """The page's links, and its `<base href>` if it has one (links resolve against it)."""
-    reader = _AnchorReader()
-    try:
-        reader.feed(text)
-        reader.close()
-    except (AssertionError, ValueError):  # the stdlib parser's own complaints
-        raise UpstreamPageError("the page is not readable HTML") from None
-    if reader.api_version is not None:
-        _check_api_version(reader.api_version)
-    return reader.entries, reader.base
-
-
-class _AnchorReader(HTMLParser):
-    """Every `<a href>` with its PEP 503/592/629/658/714 attributes (values unescaped)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.entries: list[_Entry] = []
-        self.base: str | None = None
-        self.api_version: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "base" and values.get("href") and self.base is None:
-            self.base = values["href"]
+    entries: list[_Entry] = []
+    base: str | None = None
+    for tag, values in _html_tags(text):
+        if tag == "base" and values.get("href") and base is None:
+            base = values["href"]
         elif tag == "meta" and values.get("name") == "pypi:repository-version":
-            self.api_version = values.get("content") or ""
+            _check_api_version(values.get("content") or "")
         elif tag == "a" and values.get("href"):
-            self.entries.append(_html_entry(values))
+            entries.append(_html_entry(values))
+    return entries, base
+
+
+def _html_tags(text: str) -> Iterator[tuple[str, dict[str, str | None]]]:
+    """(tag name, attributes) of each `<a>`, `<base>` and `<meta>` outside comments."""
+    position = 0
+    while (token := _HTML_TOKEN.search(text, position)) is not None:
+        if token.group(1) is None:  # a comment: skip to its end
+            end = text.find("-->", token.end())
+            if end < 0:
+                return
+            position = end + 3
+            continue
+        rest = _TAG_REST.match(text, token.end())
+        if rest is None:
+            return
+        position = rest.end()
+        yield token.group(1).lower(), _attributes(text[token.end() : position - 1])
+
+
+def _attributes(source: str) -> dict[str, str | None]:
+    """A tag's attributes, values unescaped; the first of a repeated name wins (HTML5)."""
+    values: dict[str, str | None] = {}
+    for match in _ATTRIBUTE.finditer(source):
+        name, *quoted = match.groups()
+        value = next((v for v in quoted if v is not None), None)
+        values.setdefault(name.lower(), None if value is None else html.unescape(value))
+    return values
 
 
 def _html_entry(values: dict[str, str | None]) -> _Entry:

@@ -46,18 +46,18 @@ def parse_html(data: bytes, content_type: str = "text/html; charset=utf-8") -> U
     return parse_upstream_page(data, content_type, PAGE_URL, PROJECT)
 
 
-def pypi_file(filename: str, **changes: Any) -> dict[str, Any]:
+def pypi_file(name: str, **changes: Any) -> dict[str, Any]:
     """A file entry as PyPI's JSON API (api-version 1.3) writes it, PEP 700 fields included."""
     entry: dict[str, Any] = {
         "core-metadata": {"sha256": SHA_B},
         "data-dist-info-metadata": {"sha256": SHA_B},
-        "filename": filename,
+        "filename": name,
         "hashes": {"sha256": SHA_A},
         "provenance": None,
         "requires-python": ">=3.9",
         "size": 12345,
         "upload-time": "2026-11-01T10:20:30.123456Z",
-        "url": f"https://files.example/packages/ab/cd/{filename}",
+        "url": f"https://files.example/packages/ab/cd/{name}",
         "yanked": False,
     }
     entry.update(changes)
@@ -196,8 +196,21 @@ def test_json_requires_python_blank_or_not_text_is_none() -> None:
     for value in ("", "  ", 3, None):
         file = only(parse_json(json_page(pypi_file(WHEEL, **{"requires-python": value}))))
         assert file.requires_python is None
-    long = ">=3.9," * 400
-    assert only(parse_json(json_page(pypi_file(WHEEL, **{"requires-python": long})))) is not None
+
+
+def test_a_requires_python_too_long_to_be_real_skips_the_file() -> None:
+    long = ">=3.9," * 200
+    page = parse_json(json_page(pypi_file(WHEEL, **{"requires-python": long})))
+    assert (page.files, page.skipped) == ((), 1)
+    fits = long[: upstream.MAX_REQUIRES_PYTHON]
+    assert only(parse_json(json_page(pypi_file(WHEEL, **{"requires-python": fits})))) is not None
+
+
+def test_json_filename_must_be_the_urls_last_segment() -> None:
+    other = "acme_core-2.0-py3-none-any.whl"
+    page = parse_json(json_page(pypi_file(WHEEL, filename=other), pypi_file(SDIST, filename=...)))
+    assert [f.filename for f in page.files] == [SDIST]
+    assert page.skipped == 1
 
 
 def test_json_relative_urls_resolve_against_the_page_url() -> None:
@@ -426,6 +439,38 @@ def test_anchors_without_href_are_ignored_and_a_repeated_filename_keeps_the_firs
     )
     assert only(page).sha256 == SHA_A
     assert page.skipped == 1
+
+
+def test_html_tags_and_attributes_as_html_reads_them() -> None:
+    page = parse_html(
+        html_page(
+            f"<!-- <a href='acme_core-0.1.tar.gz#sha256={SHA_A}'>commented out</a> -->",
+            f"<A HREF='acme_core-1.0.tar.gz#sha256={SHA_A}' Data-Yanked='a > b'>x</A>",
+            f"<a href=acme_core-2.0.tar.gz#sha256={SHA_A} data-requires-python=&gt;=3.9>x</a>",
+            f'<a href="acme_core-3.0.tar.gz#sha256={SHA_A}" href="acme_core-4.0.tar.gz">x</a>',
+            f'<abbr href="acme_core-5.0.tar.gz#sha256={SHA_A}">not a link</abbr>',
+        )
+    )
+    assert [(f.filename, f.yanked, f.requires_python) for f in page.files] == [
+        ("acme_core-1.0.tar.gz", "a > b", None),
+        ("acme_core-2.0.tar.gz", False, ">=3.9"),
+        ("acme_core-3.0.tar.gz", False, None),  # a repeated attribute: the first wins
+    ]
+
+
+def test_a_tag_or_comment_that_never_ends_drops_the_rest_of_the_page() -> None:
+    good = f'<a href="{WHEEL}#sha256={SHA_A}">x</a>'
+    for unended in (f'<a href="{SDIST}#sha256={SHA_A}" title="open', "<!-- open"):
+        page = parse_html(html_page(good, unended, f'<a href="{SDIST}#sha256={SHA_A}">x</a>'))
+        assert only(page).filename == WHEEL
+
+
+@pytest.mark.parametrize("unit", ["<a ", "<!", "</", "<?", "<![", '<a x="', "<a x=y ", "&#"])
+def test_hostile_html_shapes_are_read_in_one_pass(unit: str) -> None:
+    """Shapes on which the stdlib HTMLParser rescans from every `<` (60 KB of "<a " took it
+    40 s): a few MB of each gives an empty page, not a hung worker."""
+    page = parse_html((unit * (3_000_000 // len(unit))).encode())
+    assert page.files == ()
 
 
 def test_html_charset_from_the_content_type_is_used() -> None:
