@@ -30,6 +30,7 @@ from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from shared.core import tokens
 from shared.core.distribution import check_upload_name, is_sdist
 from shared.core.errors import Rejection
 from shared.core.pages import FileLink, ProjectPage, file_url, project_page
@@ -46,10 +47,6 @@ HTML_TYPES: Final = ("text/html", "application/vnd.pypi.simple.v1+html")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PATTERN = re.compile(r"[a-z0-9*?\[\]!-]+")
-_DURATION = re.compile(
-    r"P(?:(?P<weeks>\d+)W|(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
-    r"(?:(?P<seconds>\d+)S)?)?)"
-)
 
 
 class UpstreamPageError(ValueError):
@@ -115,19 +112,14 @@ def _balanced(pattern: str) -> bool:
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """An ISO 8601 duration in weeks, days, hours, minutes and seconds (`P7D`, `PT12H`,
-    `P1DT6H`); None for empty. Years and months have no fixed length: ValueError."""
-    text = text.strip().upper()
-    if not text:
+    """A positive ISO 8601 duration (`P7D`, `PT12H`, `P1W`), read as token policies read
+    theirs; None for empty. ValueError without the value."""
+    if not text.strip():
         return None
-    match = _DURATION.fullmatch(text)
-    if match is None or text in ("P", "PT") or text.endswith("T"):
-        raise ValueError("not an ISO 8601 duration such as P7D or PT12H (no years or months)")
-    parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
     try:
-        return timedelta(**parts)
-    except OverflowError:
-        raise ValueError("the duration is too long") from None
+        return tokens.parse_duration(text.strip())
+    except ValueError:
+        raise ValueError("not a positive ISO 8601 duration such as P7D or PT12H") from None
 
 
 def parse_upstream_urls(text: str) -> tuple[str, ...]:

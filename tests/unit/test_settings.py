@@ -172,7 +172,7 @@ def test_upstream_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
         ("WHEELVAULT_UPSTREAM_ALLOW", f"[{UPSTREAM_SECRET}", "pattern 1"),
         ("WHEELVAULT_UPSTREAM_DENY", f"{UPSTREAM_SECRET}]", "pattern 1"),
         ("WHEELVAULT_UPSTREAM_MIN_AGE", f"P{UPSTREAM_SECRET}", "ISO 8601 duration"),
-        ("WHEELVAULT_UPSTREAM_MIN_AGE", "P1M", "no years or months"),
+        ("WHEELVAULT_UPSTREAM_MIN_AGE", "P0D", "positive"),
         ("WHEELVAULT_UPSTREAM_PAGE_SECONDS", "-1", "greater than or equal to 0"),
         ("WHEELVAULT_UPSTREAM_MISS_SECONDS", "86401", "less than or equal to 86400"),
     ],

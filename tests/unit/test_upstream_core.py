@@ -729,11 +729,11 @@ def test_a_bad_pattern_is_named_by_position_not_by_value(text: str) -> None:
     ("text", "expected"),
     [
         ("P7D", timedelta(days=7)),
-        ("p2w", timedelta(weeks=2)),
+        ("P2W", timedelta(weeks=2)),
         ("PT12H", timedelta(hours=12)),
-        ("P1DT6H30M15S", timedelta(days=1, hours=6, minutes=30, seconds=15)),
+        (" P1DT6H30M15S ", timedelta(days=1, hours=6, minutes=30, seconds=15)),
         ("PT90M", timedelta(minutes=90)),
-        ("P0D", timedelta(0)),
+        ("P1M", timedelta(days=30)),  # as token policies read it
         ("", None),
         ("  ", None),
     ],
@@ -743,16 +743,12 @@ def test_durations(text: str, expected: timedelta | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["P", "PT", "P1DT", "P1Y", "P1M", "7 days", "P-1D", "-P1D", "P1.5D", "P1W2D", "7"]
+    "text", ["P", "PT", "P0D", "PT0S", "7 days", "P-1D", "-P1D", "7", "p7d", "P99999999999D"]
 )
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(ValueError, match="ISO 8601 duration"):
+def test_bad_durations_are_refused_without_the_value(text: str) -> None:
+    with pytest.raises(ValueError) as caught:
         parse_duration(text)
-
-
-def test_a_duration_too_long_for_a_timedelta_is_refused() -> None:
-    with pytest.raises(ValueError, match="too long"):
-        parse_duration("P99999999999D")
+    assert str(caught.value) == "not a positive ISO 8601 duration such as P7D or PT12H"
 
 
 def test_upstream_urls_in_order_each_ending_in_a_slash() -> None:
