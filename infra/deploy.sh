@@ -13,6 +13,8 @@
 #   WHEELVAULT_PUBLISHER_PRINCIPAL_TYPE User, Group or ServicePrincipal (default ServicePrincipal)
 #   WHEELVAULT_ADMIN_PRINCIPAL_ID       who manages tokens and the index (default: you, if `az`
 #                                       is signed in as a user; a service principal must set it)
+#   WHEELVAULT_UPSTREAM_URLS_SECRET     name of the vault secret holding the upstream URLs
+#   WHEELVAULT_UPSTREAM_RESERVED, _ALLOW, _DENY, _MIN_AGE   the upstream policy (README)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +46,11 @@ az deployment group create \
         publicUrl="${WHEELVAULT_CUSTOM_URL:-}" \
         publisherPrincipalId="${WHEELVAULT_PUBLISHER_PRINCIPAL_ID:-}" \
         publisherPrincipalType="${WHEELVAULT_PUBLISHER_PRINCIPAL_TYPE:-ServicePrincipal}" \
+        upstreamUrlsSecretName="${WHEELVAULT_UPSTREAM_URLS_SECRET:-}" \
+        upstreamReserved="${WHEELVAULT_UPSTREAM_RESERVED:-}" \
+        upstreamAllow="${WHEELVAULT_UPSTREAM_ALLOW:-}" \
+        upstreamDeny="${WHEELVAULT_UPSTREAM_DENY:-}" \
+        upstreamMinAge="${WHEELVAULT_UPSTREAM_MIN_AGE:-}" \
     --output none
 
 output() {

@@ -26,6 +26,8 @@ string; in Azure the identity-based form `WHEELVAULT_STORAGE__blobServiceUri` (+
 `__clientId`) is used instead, following the Functions convention for binding connections."""
 
 MB = 1024 * 1024
+_KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+"""How an app setting that is a Key Vault reference reads when Azure could not resolve it."""
 
 
 class SettingsError(RuntimeError):
@@ -165,6 +167,11 @@ class Settings(BaseSettings):
             ("WHEELVAULT_UPSTREAM_DENY", parse_patterns, self.upstream_deny),
             ("WHEELVAULT_UPSTREAM_MIN_AGE", parse_duration, self.upstream_min_age),
         )
+        if self.upstream_urls.get_secret_value().lstrip().startswith(_KEY_VAULT_REFERENCE):
+            raise ValueError(
+                "WHEELVAULT_UPSTREAM_URLS: a Key Vault reference the platform did not resolve "
+                "(the secret is missing, or the app's identity cannot read it)"
+            )
         for name, parse, value in checks:
             try:
                 parse(value)

@@ -173,6 +173,11 @@ def test_upstream_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
         ("WHEELVAULT_UPSTREAM_DENY", f"{UPSTREAM_SECRET}]", "pattern 1"),
         ("WHEELVAULT_UPSTREAM_MIN_AGE", f"P{UPSTREAM_SECRET}", "ISO 8601 duration"),
         ("WHEELVAULT_UPSTREAM_MIN_AGE", "P0D", "positive"),
+        (
+            "WHEELVAULT_UPSTREAM_URLS",
+            "@Microsoft.KeyVault(VaultName=kv-wv-x;SecretName=wvupstream-urls)",
+            "did not resolve",
+        ),
         ("WHEELVAULT_UPSTREAM_PAGE_SECONDS", "-1", "greater than or equal to 0"),
         ("WHEELVAULT_UPSTREAM_MISS_SECONDS", "86401", "less than or equal to 86400"),
     ],
