@@ -28,8 +28,8 @@ CACHED = "cached from upstream"
 METADATA_SUFFIX = ".metadata"
 
 
-class NotUpstream(Exception):
-    """A name outside the upstream prefix reached the delete: nothing is deleted."""
+class NotUpstream(ValueError):
+    """A name outside the upstream prefix reached the delete: it is not deleted (one line)."""
 
 
 @dataclass(frozen=True)
