@@ -746,9 +746,11 @@ def test_durations(text: str, expected: timedelta | None) -> None:
     "text", ["P", "PT", "P0D", "PT0S", "7 days", "P-1D", "-P1D", "7", "p7d", "P99999999999D"]
 )
 def test_bad_durations_are_refused_without_the_value(text: str) -> None:
-    with pytest.raises(ValueError) as caught:
+    # The whole message is fixed: it cannot hold the value.
+    with pytest.raises(
+        ValueError, match=r"^not a positive ISO 8601 duration such as P7D or PT12H$"
+    ):
         parse_duration(text)
-    assert str(caught.value) == "not a positive ISO 8601 duration such as P7D or PT12H"
 
 
 def test_upstream_urls_in_order_each_ending_in_a_slash() -> None:
