@@ -64,11 +64,14 @@ class Sample:
 
 
 def drop_upstream_cache(stack: Stack) -> int:
-    """Delete every blob under the upstream prefix of the index container; how many."""
+    """Delete every blob under the upstream prefix of the index container; how many. The
+    worker's pages held in memory go too: a cold sample starts as a new worker would."""
     store = stack.services.store
     names = [b.name for b in store.list(layout.INDEX, layout.UPSTREAM_PREFIX)]
     for name in names:
         store.delete(layout.INDEX, name)
+    if stack.services.upstream is not None:
+        stack.services.upstream.forget_pages()
     return len(names)
 
 

@@ -9,7 +9,6 @@ that never echoes a token.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -35,8 +34,6 @@ from shared.core.pages import (
     build_root_page,
     file_version,
     parse_project_json,
-    render_project_html,
-    render_project_json,
     render_root_html,
     render_root_json,
 )
@@ -167,12 +164,8 @@ class FrontDoor:
         representation: Representation,
         if_none_match: str | None,
     ) -> Reply:
-        page = _upstream_answer(lambda: upstream.page(name))
-        data = render_project_json(page)
-        # The ETag of the JSON view names its bytes; the HTML view's is derived from it.
-        etag = "u" + hashlib.sha256(data).hexdigest()[:32]
-        if not representation.is_json:
-            data, etag = render_project_html(page), "h" + etag
+        html = not representation.is_json
+        data, etag = _upstream_answer(lambda: upstream.page_view(name, html=html))
         return self._page_reply(representation, data, etag, if_none_match)
 
     def _root(self, representation: Representation, if_none_match: str | None) -> Reply:

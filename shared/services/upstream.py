@@ -8,11 +8,21 @@ and when every upstream fails the stored page is served stale (and a log line sa
 upstream has is remembered for `miss_seconds`, in this worker's memory: a miss costs one request
 to learn again, and storing misses would write a blob per typo.
 
+Each worker also holds the fresh pages it has read or fetched in memory (the least recently used
+go first past `MAX_HELD_BYTES`), with their JSON and HTML views rendered once: a page request for
+an upstream project then costs one storage round trip (the private page that must not exist),
+not two and a parse and a render. A held page is served only while fresh, as the stored one
+would be; so a page dropped from storage (`wheelvault upstream drop`) may still be served by a
+worker that holds it until it goes stale, while its files are copied again on their next
+download.
+
 A file is copied into `upstream/files/` on its first download: streamed in blocks staged on the
 blob (never the whole file in memory), hashed on the way, and committed create-only only when the
-sha256 is the one the upstream page gave. Until the commit nothing is visible, so a failed or
-tampered copy leaves nothing behind; of two concurrent first downloads one commit wins and the
-other finds its blob. Once copied, a file is served without asking the upstream anything.
+sha256 is the one the upstream page gave. A file that fits in one block (most wheels, every
+`.metadata`) is written by one create-only put once its hash matches: one round trip, not two.
+Until the commit nothing is visible, so a failed or tampered copy leaves nothing behind; of two
+concurrent first downloads one commit wins and the other finds its blob. Once copied, a file is
+served without asking the upstream anything.
 """
 
 from __future__ import annotations
@@ -23,8 +33,9 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from packaging.utils import NormalizedName
@@ -33,7 +44,13 @@ from shared.adapters.blobstore import BlobExists, BlobStore
 from shared.adapters.upstream import UpstreamClient, UpstreamUnavailable
 from shared.core import layout
 from shared.core.clock import iso_z, utc_now
-from shared.core.pages import ProjectPage, parse_project_json, project_page_data
+from shared.core.pages import (
+    ProjectPage,
+    parse_project_json,
+    project_page_data,
+    render_project_html,
+    render_project_json,
+)
 from shared.core.upstream import (
     UpstreamPage,
     UpstreamPageError,
@@ -47,6 +64,8 @@ log = logging.getLogger("wheelvault.upstream")
 BLOCK_BYTES = 4 * 1024 * 1024
 """One staged block: the most of a file held in memory at once while copying it."""
 MAX_MISSES = 10_000
+MAX_HELD_BYTES = 32 * 1024 * 1024
+"""Pages held in a worker's memory, counted by the size of their stored documents."""
 METADATA_SUFFIX = ".metadata"
 
 
@@ -137,6 +156,27 @@ class CachedPage:
         )
 
 
+@dataclass
+class HeldPage:
+    """A fresh page in this worker's memory, and its views once asked for."""
+
+    cached: CachedPage
+    size: int
+    """Of its stored document: what it counts against MAX_HELD_BYTES."""
+    views: dict[bool, tuple[bytes, str]] = field(default_factory=dict)
+    """html? → (body, ETag)."""
+
+
+def render_view(page: ProjectPage, *, html: bool) -> tuple[bytes, str]:
+    """(body, ETag) of one representation of an upstream page. The JSON view's ETag names its
+    bytes; the HTML view's is derived from it, so both change together."""
+    data = render_project_json(page)
+    etag = "u" + hashlib.sha256(data).hexdigest()[:32]
+    if html:
+        return render_project_html(page), "h" + etag
+    return data, etag
+
+
 class UpstreamIndex:
     def __init__(
         self,
@@ -158,6 +198,9 @@ class UpstreamIndex:
         self.clock = clock
         self._misses: dict[str, float] = {}
         self._misses_lock = threading.Lock()
+        self._held: OrderedDict[str, HeldPage] = OrderedDict()
+        self._held_bytes = 0
+        self._held_lock = threading.Lock()
 
     # -- pages ------------------------------------------------------------------------------
 
@@ -165,15 +208,67 @@ class UpstreamIndex:
         """The project's upstream page as we serve it, or an UpstreamProblem."""
         return self._cached_page(project).page
 
+    def page_view(self, project: NormalizedName, *, html: bool) -> tuple[bytes, str]:
+        """(body, ETag) of the project's upstream page as JSON or HTML, or an UpstreamProblem;
+        rendered once per page a worker holds."""
+        cached = self._cached_page(project)  # held from now on if it is fresh
+        held = self._fresh_held(project, self.clock())
+        if held is None or held.cached is not cached:  # a stale page, served as upstream failed
+            return render_view(cached.page, html=html)
+        view = held.views.get(html)
+        if view is None:  # two threads may render it at once: the same bytes either way
+            view = held.views[html] = render_view(held.cached.page, html=html)
+        return view
+
+    def forget_pages(self) -> None:
+        """Let go of every page held in memory, as a new worker starts (a benchmark's cold
+        start; storage is untouched)."""
+        with self._held_lock:
+            self._held.clear()
+            self._held_bytes = 0
+
     def _cached_page(self, project: NormalizedName) -> CachedPage:
         self._check_name(project)
-        cached = self._stored_page(project)
         now = self.clock()
-        if cached is not None and now - cached.fetched_at < timedelta(seconds=self.page_seconds):
-            return cached
+        held = self._fresh_held(project, now)
+        if held is not None:
+            return held.cached
+        stored = self._stored_page(project)
+        cached = stored[0] if stored is not None else None
+        if stored is not None and self._fresh(stored[0], now):
+            self._hold(project, *stored)
+            return stored[0]
         if self._missed(project):
             raise UpstreamMissing(f"no project named {project!r} here or upstream")
         return self._refresh(project, cached, now)
+
+    def _fresh(self, cached: CachedPage, now: datetime) -> bool:
+        return now - cached.fetched_at < timedelta(seconds=self.page_seconds)
+
+    def _fresh_held(self, project: NormalizedName, now: datetime) -> HeldPage | None:
+        with self._held_lock:
+            held = self._held.get(project)
+            if held is None:
+                return None
+            if not self._fresh(held.cached, now):
+                self._forget(project)
+                return None
+            self._held.move_to_end(project)
+            return held
+
+    def _hold(self, project: NormalizedName, cached: CachedPage, size: int) -> None:
+        with self._held_lock:
+            self._forget(project)
+            self._held[project] = HeldPage(cached, size)
+            self._held_bytes += size
+            while self._held_bytes > MAX_HELD_BYTES and len(self._held) > 1:
+                self._forget(next(iter(self._held)))
+
+    def _forget(self, project: str) -> None:
+        """Under `_held_lock`."""
+        held = self._held.pop(project, None)
+        if held is not None:
+            self._held_bytes -= held.size
 
     def _refresh(
         self, project: NormalizedName, cached: CachedPage | None, now: datetime
@@ -191,12 +286,14 @@ class UpstreamIndex:
                 failures.append(f"{upstream.shown}: {_reason(error)}")
                 continue
             page = self._filtered(project, parsed, now)
+            document = page.to_json()
             self.store.put(
                 layout.INDEX,
                 layout.upstream_page_path(project),
-                page.to_json(),
+                document,
                 content_type=layout.JSON_TYPE,
             )
+            self._hold(project, page, len(document))
             log.info("upstream page fetched project=%s files=%d", project, len(page.sources))
             return page
         return self._no_fresh_page(project, cached, failures)
@@ -236,12 +333,13 @@ class UpstreamIndex:
         }
         return CachedPage(page, now, sources, dict(refused))
 
-    def _stored_page(self, project: NormalizedName) -> CachedPage | None:
+    def _stored_page(self, project: NormalizedName) -> tuple[CachedPage, int] | None:
+        """The stored page and the size of its document."""
         stored = self.store.get(layout.INDEX, layout.upstream_page_path(project))
         if stored is None:
             return None
         try:
-            return CachedPage.from_json(stored.data)
+            return CachedPage.from_json(stored.data), len(stored.data)
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable cached upstream page project=%s: fetching again", project)
             return None
@@ -318,7 +416,7 @@ class UpstreamIndex:
     ) -> None:
         """Stream `url` into `path` as staged blocks; commit create-only if the hash matches."""
         try:
-            blocks, digest = self._stage(url, path, size)
+            staged, digest = self._stage(url, path, size)
         except UpstreamUnavailable as error:
             log.warning("upstream copy failed project=%s path=%s: %s", project, path, error)
             raise UpstreamFailed(f"the upstream did not deliver {_name(path)}") from None
@@ -339,37 +437,50 @@ class UpstreamIndex:
             raise UpstreamHashMismatch(
                 f"{_name(path)} from upstream does not match its sha256: refused"
             )
-        self._commit(path, blocks, sha256, project)
+        self._commit(path, staged, sha256, project)
 
-    def _stage(self, url: str, path: str, size: int | None) -> tuple[list[str], str]:
-        """The block ids staged and the sha256 of their bytes."""
+    def _stage(self, url: str, path: str, size: int | None) -> tuple[list[str] | bytes, str]:
+        """The block ids staged, or the whole file when it fits in one block (nothing staged
+        then: it is put at once if its hash matches), and the sha256 of the bytes."""
         writer = uuid.uuid4().hex  # block ids unique to this copy: racing copies never mix
         digest = hashlib.sha256()
         blocks: list[str] = []
         copied = 0
         with self.client.open_file(url) as chunks:
-            for block in _blocks(chunks, self.block_bytes):
+            for block, last in _with_last(_blocks(chunks, self.block_bytes)):
                 copied += len(block)
                 if size is not None and copied > size:
                     raise _TooLarge
                 digest.update(block)
+                if last and not blocks:
+                    return block, digest.hexdigest()
                 blocks.append(f"{writer}-{len(blocks):08d}")
                 self.store.stage_block(layout.INDEX, path, blocks[-1], block)
-        return blocks, digest.hexdigest()
+        return (blocks or b""), digest.hexdigest()
 
-    def _commit(self, path: str, blocks: list[str], sha256: str, project: NormalizedName) -> None:
+    def _commit(
+        self, path: str, staged: list[str] | bytes, sha256: str, project: NormalizedName
+    ) -> None:
+        metadata = {"source": "upstream", "sha256": sha256}
         try:
-            self.store.commit_blocks(
-                layout.INDEX,
-                path,
-                blocks,
-                content_type=layout.BINARY_TYPE,
-                metadata={"source": "upstream", "sha256": sha256},
-            )
+            if isinstance(staged, bytes):
+                self.store.put(
+                    layout.INDEX,
+                    path,
+                    staged,
+                    content_type=layout.BINARY_TYPE,
+                    create_only=True,
+                    metadata=metadata,
+                )
+            else:
+                self.store.commit_blocks(
+                    layout.INDEX, path, staged, content_type=layout.BINARY_TYPE, metadata=metadata
+                )
         except BlobExists:  # a concurrent first download committed the same verified bytes
             log.info("upstream copy already stored path=%s", path)
             return
-        log.info("upstream file copied project=%s path=%s blocks=%d", project, path, len(blocks))
+        blocks = 1 if isinstance(staged, bytes) else len(staged)
+        log.info("upstream file copied project=%s path=%s blocks=%d", project, path, blocks)
 
 
 def _blocks(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
@@ -382,6 +493,17 @@ def _blocks(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
             del buffer[:size]
     if buffer:
         yield bytes(buffer)
+
+
+def _with_last(items: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Each item, and whether it is the last one (one item of lookahead)."""
+    previous: bytes | None = None
+    for item in items:
+        if previous is not None:
+            yield previous, False
+        previous = item
+    if previous is not None:
+        yield previous, True
 
 
 class _TooLarge(Exception):

@@ -8,6 +8,7 @@ after authentication); downloads follow the 302 to Azurite with the SAS they car
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from packaging.utils import canonicalize_name
 
 from bench.front_door import PypiServer
 from devhost.wheels import BuiltWheel, build_wheel
-from shared.adapters.blobstore import BlobStore
+from shared.adapters.blobstore import BlobStore, StoredBlob
 from shared.adapters.sas import SasSigner
 from shared.adapters.upstream import UpstreamClient, parse_upstreams
 from shared.core import layout
@@ -58,6 +59,12 @@ class CountingStore(BlobStore):
     def __init__(self, store: BlobStore) -> None:
         super().__init__(store.service)
         self.staged: list[int] = []
+        self.reads = collections.Counter[str]()
+        """Blob name → how many times it was read (`get`)."""
+
+    def get(self, container: str, name: str) -> StoredBlob | None:
+        self.reads[name] += 1
+        return super().get(container, name)
 
     def stage_block(self, container: str, name: str, block_id: str, data: bytes) -> None:
         self.staged.append(len(data))
@@ -189,6 +196,27 @@ def test_a_fresh_page_is_served_from_storage_and_a_stale_one_fetched_again(setup
     setup.upstream.add("pkg", build_wheel("pkg", "1.1"), utc_now() - OLD)
     refetching = setup.door(page_seconds=0)
     assert len(files_of(page_json(refetching, "pkg"))) == 2
+    assert setup.upstream.count("/simple/pkg/") == 2
+
+
+def test_a_worker_holds_a_fresh_page_in_memory_and_reads_storage_once(setup: Setup) -> None:
+    wheel = build_wheel("pkg", "1.0")
+    setup.upstream.add("pkg", wheel, utc_now() - OLD)
+    door = setup.door()
+    first = page(door, "pkg")
+    reads = setup.store.reads.copy()
+    assert page(door, "pkg").body == first.body
+    assert page(door, "pkg", HTML).status == 200
+    # held: only the private page was looked for, twice
+    assert setup.store.reads - reads == collections.Counter({"simple/pkg/index.json": 2})
+    # Dropped from storage, the page is still held while fresh, and its files copied from it.
+    setup.store.delete(layout.INDEX, layout.upstream_page_path(canonicalize_name("pkg")))
+    assert page(door, "pkg").body == first.body
+    assert download(door, "pkg", wheel.filename) == wheel.data
+    assert setup.upstream.count("/simple/pkg/") == 1
+    assert door.upstream is not None
+    door.upstream.forget_pages()  # as a new worker starts: the upstream is asked again
+    assert page(door, "pkg").body == first.body
     assert setup.upstream.count("/simple/pkg/") == 2
 
 
@@ -363,11 +391,16 @@ def test_a_tampered_file_is_refused_and_nothing_is_stored(
     assert len(setup.store.staged) <= 2  # a longer file is given up as soon as it is longer
 
 
-def test_two_concurrent_first_downloads_store_one_correct_file(setup: Setup) -> None:
+@pytest.mark.parametrize(
+    "block_bytes", [1024 * 1024, 4 * 1024 * 1024], ids=["staged-blocks", "one-put"]
+)
+def test_two_concurrent_first_downloads_store_one_correct_file(
+    setup: Setup, block_bytes: int
+) -> None:
     wheel = build_wheel("pkg", "1.0", payload_bytes=3 * 1024 * 1024)
     setup.upstream.add("pkg", wheel, utc_now() - OLD)
     setup.upstream.hold_files(2)  # both copies are in flight before either gets a byte
-    doors = [setup.door(block_bytes=1024 * 1024) for _ in range(2)]
+    doors = [setup.door(block_bytes=block_bytes) for _ in range(2)]
     page_json(doors[0], "pkg")
     results: list[bytes | BaseException] = []
 
@@ -387,6 +420,7 @@ def test_two_concurrent_first_downloads_store_one_correct_file(setup: Setup) -> 
     stored = setup.store.get(layout.INDEX, f"upstream/files/pkg/{wheel.filename}")
     assert stored is not None
     assert hashlib.sha256(stored.data).hexdigest() == wheel.sha256
+    assert (len(setup.store.staged) > 0) == (block_bytes < len(wheel.data))
 
 
 def test_a_large_file_is_copied_in_bounded_blocks(setup: Setup) -> None:
