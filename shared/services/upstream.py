@@ -446,17 +446,28 @@ class UpstreamIndex:
         digest = hashlib.sha256()
         blocks: list[str] = []
         copied = 0
+
+        def hashed(block: bytes) -> bytes:
+            nonlocal copied
+            copied += len(block)
+            if size is not None and copied > size:
+                raise _TooLarge
+            digest.update(block)
+            return block
+
+        def stage(block: bytes) -> None:
+            blocks.append(f"{writer}-{len(blocks):08d}")
+            self.store.stage_block(layout.INDEX, path, blocks[-1], block)
+
         with self.client.open_file(url) as chunks:
-            for block, last in _with_last(_blocks(chunks, self.block_bytes)):
-                copied += len(block)
-                if size is not None and copied > size:
-                    raise _TooLarge
-                digest.update(block)
-                if last and not blocks:
-                    return block, digest.hexdigest()
-                blocks.append(f"{writer}-{len(blocks):08d}")
-                self.store.stage_block(layout.INDEX, path, blocks[-1], block)
-        return (blocks or b""), digest.hexdigest()
+            pieces = (hashed(block) for block in _blocks(chunks, self.block_bytes))
+            first = next(pieces, b"")
+            for block in pieces:  # a second block: the file is staged block by block
+                if first:
+                    stage(first)
+                    first = b""  # one block in memory at a time from here on
+                stage(block)
+        return (blocks or first), digest.hexdigest()
 
     def _commit(
         self, path: str, staged: list[str] | bytes, sha256: str, project: NormalizedName
@@ -493,17 +504,6 @@ def _blocks(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
             del buffer[:size]
     if buffer:
         yield bytes(buffer)
-
-
-def _with_last(items: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
-    """Each item, and whether it is the last one (one item of lookahead)."""
-    previous: bytes | None = None
-    for item in items:
-        if previous is not None:
-            yield previous, False
-        previous = item
-    if previous is not None:
-        yield previous, True
 
 
 class _TooLarge(Exception):
