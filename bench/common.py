@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import platform
 import statistics
 import threading
+from pathlib import Path
 from typing import Any, TypeVar
 
 Number = TypeVar("Number", int, float)
@@ -65,3 +67,9 @@ def machine(load_before: float) -> dict[str, object]:
         "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),
     }
+
+
+def write_figures(out: Path, result: dict[str, Any]) -> None:
+    """A benchmark's figures as indented JSON at `out` (its folder made if need be)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")

@@ -42,7 +42,7 @@ from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from bench.common import RequestCounter, percentile, positive
+from bench.common import RequestCounter, percentile, positive, write_figures
 from devhost.standins.azurite import API_VERSION, start_azurite
 from devhost.wheels import build_wheel
 from shared.core import layout
@@ -247,8 +247,7 @@ def run(
             for projects in sizes
         },
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(out, result)
     for index_size, base in baselines.items():
         print(f"azurite alone at {index_size:>6} projects: {base}")
     return result

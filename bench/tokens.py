@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import os
 import platform
@@ -45,7 +44,7 @@ from typing import Any
 
 from azure.keyvault.secrets import SecretClient
 
-from bench.common import RequestCounter, basic_header, positive, summary
+from bench.common import RequestCounter, basic_header, positive, summary, write_figures
 from devhost.standins.keyvault import LocalVaultCredential, VaultStandin
 from shared.adapters.secretstore import SecretStore
 from shared.core.clock import utc_now
@@ -316,8 +315,7 @@ def run(warm_samples: int, cold_samples: int, token_count: int, out: Path) -> di
         "refusal": refusal,
         "rotation": rotation,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(out, result)
     return result
 
 

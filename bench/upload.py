@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import statistics
 import subprocess
@@ -38,7 +37,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, positive
+from bench.common import machine, positive, write_figures
 from bench.front_door import PypiServer, running_stack
 from devhost.wheels import build_wheel
 from shared.core.tokens import Policy, Scope
@@ -190,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args(argv)
     result = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(args.out, result)
     print_table(result)
     return 0
 

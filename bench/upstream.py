@@ -24,7 +24,6 @@ machine falls on all of them alike; the 1-minute load average is recorded.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -36,7 +35,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine, positive
+from bench.common import machine, positive, write_figures
 from bench.front_door import (
     ROOT_PROJECT,
     CountingProxy,
@@ -188,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args(argv)
     result = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_figures(args.out, result)
     print_table(result)
     return 0
 
