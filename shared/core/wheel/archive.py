@@ -21,8 +21,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from shared.core.errors import RejectCode, Rejection, converting
+from shared.core.text import is_control, show, show_list
 from shared.core.wheel.limits import Budget, Limits
-from shared.core.wheel.text import is_control, show, show_list
 
 _LOCAL_SIG = b"PK\x03\x04"
 _CENTRAL_SIG = b"PK\x01\x02"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from packaging.utils import canonicalize_name
 
 from shared.core.errors import RejectCode, Rejection
+from shared.core.text import show, show_list
 from shared.core.wheel.archive import read_limited
 from shared.core.wheel.limits import Budget
 from shared.core.wheel.names import WheelName, parse_version
-from shared.core.wheel.text import show, show_list
 
 
 def _find_dist_info(infos: Iterable[zipfile.ZipInfo], wheel: WheelName) -> str:

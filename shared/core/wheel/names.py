@@ -11,7 +11,7 @@ import packaging.version
 from packaging.utils import InvalidWheelFilename
 
 from shared.core.errors import RejectCode, Rejection
-from shared.core.wheel.text import is_control, one_line, show
+from shared.core.text import is_control, one_line, show
 
 MAX_BLOB_NAME_LENGTH: int = 255
 

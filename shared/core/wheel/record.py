@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.core.errors import RejectCode, Rejection
+from shared.core.text import one_line, show, show_list
 from shared.core.wheel.archive import converting_zip_errors
 from shared.core.wheel.distinfo import DistInfo
 from shared.core.wheel.limits import Budget
-from shared.core.wheel.text import one_line, show, show_list
 
 # sha256 or stronger, fixed length; md5 and sha1 are refused as PyPI and pip refuse them.
 _RECORD_ALGORITHMS = frozenset(
