@@ -102,11 +102,14 @@ def test_the_quickstart_works_from_a_fresh_clone(tmp_path: Path) -> None:
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n--- run.log\n{log}"
     assert result.stdout.strip().endswith("hello from your private index"), result.stdout
     assert "hello_wheelvault-1.0.0-py3-none-any.whl: published" in result.stdout
-    deadline = time.monotonic() + 15
-    while any(listening(p) for p in ports.values()) and time.monotonic() < deadline:
+    state = clone / ".local" / "stack.json"
+    deadline = time.monotonic() + 15  # the supervisor removes stack.json after its children exit
+    while (any(listening(p) for p in ports.values()) or state.exists()) and (
+        time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     assert not any(listening(p) for p in ports.values()), "kill %1 left a service listening"
-    assert not (clone / ".local" / "stack.json").exists(), "kill %1 left .local/stack.json"
+    assert not state.exists(), "kill %1 left .local/stack.json"
     untracked = subprocess.run(
         ["git", "-C", str(clone), "status", "--porcelain"], capture_output=True, text=True
     ).stdout
