@@ -16,6 +16,7 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from shared.adapters.blobstore import unreachable
+from shared.adapters.oidc import EntraUnavailable
 from shared.adapters.secretstore import VaultUnavailable
 from shared.core.redact import redact_url
 from shared.core.tokens import Scope
@@ -130,6 +131,8 @@ def _authorized(req: func.HttpRequest, scope: Scope, action: Action) -> func.Htt
         reply = action(door)
     except (HttpProblem, SettingsError, AzureError) as error:  # VaultUnavailable is an AzureError
         reply = _problem(req, error).reply()
+    except EntraUnavailable as error:
+        reply = _entra_unavailable(req, error).reply()
     return _response(reply, req.method)
 
 
@@ -160,6 +163,18 @@ def _problem(req: func.HttpRequest, error: HttpProblem | SettingsError | AzureEr
         )
         return HttpProblem(503, "unavailable", message, RETRY_SHORTLY)
     return _backend_problem(req, error)
+
+
+def _entra_unavailable(req: func.HttpRequest, error: EntraUnavailable) -> HttpProblem:
+    """Bounded like the vault (the verifier's deadline): the client hears within seconds."""
+    log.warning(
+        "Entra ID keys unavailable for %s %s: %s", req.method, redact_url(req.url), error.reason
+    )
+    message = (
+        "the Entra ID tenant's signing keys could not be read, so the token could not be "
+        "checked; try again shortly"
+    )
+    return HttpProblem(503, "unavailable", message, RETRY_SHORTLY)
 
 
 def _backend_problem(req: func.HttpRequest, error: AzureError) -> HttpProblem:

@@ -13,6 +13,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.core.entra import (
+    DEFAULT_AUTHORITY,
+    EntraConfig,
+    parse_audiences,
+    parse_authority,
+    parse_tenant_id,
+)
 from shared.core.upstream import (
     UpstreamPolicy,
     parse_duration,
@@ -137,6 +144,61 @@ class Settings(BaseSettings):
     upstream_miss_seconds: int = Field(
         default=60, alias="WHEELVAULT_UPSTREAM_MISS_SECONDS", ge=0, le=86400
     )
+
+    entra_tenant_id: str | None = Field(
+        default=None,
+        alias="WHEELVAULT_ENTRA_TENANT_ID",
+        description="The tenant's GUID; with WHEELVAULT_ENTRA_AUDIENCE turns Entra ID sign-in on",
+    )
+    entra_audience: str | None = Field(
+        default=None,
+        alias="WHEELVAULT_ENTRA_AUDIENCE",
+        description="Accepted aud values (comma or space separated): the app's Application ID "
+        "URI (v1 tokens) and/or client id (v2 tokens)",
+    )
+    entra_authority: str = Field(
+        default=DEFAULT_AUTHORITY,
+        alias="WHEELVAULT_ENTRA_AUTHORITY",
+        description="https only: a sovereign cloud's login host, or the local stand-in",
+    )
+    entra_ca_bundle: str | None = Field(
+        default=None,
+        alias="WHEELVAULT_ENTRA_CA_BUNDLE",
+        description="CA certificate to trust for the authority (the local stand-in's own CA)",
+    )
+
+    @property
+    def entra(self) -> EntraConfig | None:
+        """Entra ID sign-in's configuration; None (off) unless tenant and audience are set."""
+        if self.entra_tenant_id is None or self.entra_audience is None:
+            return None
+        return EntraConfig(
+            tenant_id=parse_tenant_id(self.entra_tenant_id),
+            audiences=parse_audiences(self.entra_audience),
+            authority=parse_authority(self.entra_authority),
+            ca_bundle=self.entra_ca_bundle,
+        )
+
+    @model_validator(mode="after")
+    def _entra_values(self) -> Settings:
+        tenant, audience = "WHEELVAULT_ENTRA_TENANT_ID", "WHEELVAULT_ENTRA_AUDIENCE"
+        if (self.entra_tenant_id is None) != (self.entra_audience is None):
+            missing, given = (
+                (audience, tenant) if self.entra_audience is None else (tenant, audience)
+            )
+            raise ValueError(f"{missing} must be set too: Entra ID sign-in needs it with {given}")
+        checks = (
+            (tenant, parse_tenant_id, self.entra_tenant_id),
+            (audience, parse_audiences, self.entra_audience),
+            ("WHEELVAULT_ENTRA_AUTHORITY", parse_authority, self.entra_authority),
+        )
+        for name, parse, value in checks:
+            try:
+                if value is not None:
+                    parse(value)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+        return self
 
     @property
     def upstream_base_urls(self) -> tuple[str, ...]:

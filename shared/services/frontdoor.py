@@ -10,6 +10,7 @@ that never echoes a token.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from shared.adapters.sas import SasSigner
 from shared.core import layout
 from shared.core.clock import iso_z
 from shared.core.distribution import WHEEL_SUFFIX, check_upload_name
+from shared.core.entra import ROLE_PUBLISH, ROLE_READ, EntraRefusal, looks_like_jwt
 from shared.core.errors import Rejection
 from shared.core.negotiate import Representation, negotiate
 from shared.core.pages import (
@@ -37,7 +39,8 @@ from shared.core.pages import (
     render_root_html,
     render_root_json,
 )
-from shared.core.tokens import Scope
+from shared.core.tokens import Scope, presented_token
+from shared.services.entra import EntraVerifier
 from shared.services.pages import page_view
 from shared.services.upstream import UpstreamIndex, UpstreamProblem
 from shared.services.verifier import TokenVerifier
@@ -46,6 +49,11 @@ PROJECT_SEGMENT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?
 FILE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}$")
 MAX_JSON_BODY = 64 * 1024
 REALM = 'Basic realm="wheelvault"'
+ENTRA_OFF = (
+    "Entra ID sign-in is not enabled on this index: send a wheelvault token as the password "
+    "of HTTP Basic auth"
+)
+log = logging.getLogger("wheelvault.http")
 _T = TypeVar("_T")
 
 
@@ -102,8 +110,10 @@ class FrontDoor:
         sas_lifetime: timedelta,
         page_cache_seconds: int,
         upstream: UpstreamIndex | None = None,
+        entra: Callable[[], EntraVerifier | None] = lambda: None,
     ) -> None:
         self.store = store
+        self._entra = entra  # returns None while Entra ID sign-in is off
         self.upstream = upstream  # None: private pages and files only, as before upstreams
         self.signer = signer
         self._verifier = verifier
@@ -113,8 +123,15 @@ class FrontDoor:
     # -- auth -------------------------------------------------------------------------------
 
     def authorize(self, authorization: str | None, scope: Scope) -> str:
-        """The token's name, or 401: unknown, malformed and expired look alike. A valid read
-        token where publishing is asked is a 403: it authenticated, but may not do this."""
+        """Who may act with `scope`: a wheelvault token's name, or `entra:{object_id}` for an
+        Entra ID access token (a credential that looks like a JWT). Else a 401; a valid
+        credential that may only read, where publishing is asked, is a 403.
+
+        A wheelvault token's refusal says nothing about why (unknown, malformed and expired look
+        alike); an Entra ID token's says why, as its checks are public rules, not secrets."""
+        presented = presented_token(authorization)
+        if presented is not None and looks_like_jwt(presented):
+            return self._authorize_entra(presented, scope)
         name = self._verifier().verify(authorization, scope)
         if name is not None:
             return name
@@ -128,6 +145,34 @@ class FrontDoor:
             else "a valid token with publish scope is required"
         )
         raise HttpProblem(401, "unauthorized", message, {"WWW-Authenticate": REALM})
+
+    def _authorize_entra(self, token: str, scope: Scope) -> str:
+        """An Entra ID token: 401 saying why it was refused, 403 when its app roles do not
+        allow `scope`. EntraUnavailable (the tenant's keys cannot be read) goes up: a 503."""
+        verifier = self._entra()
+        if verifier is None:
+            raise HttpProblem(401, "unauthorized", ENTRA_OFF, {"WWW-Authenticate": REALM})
+        try:
+            principal = verifier.verify(token)
+        except EntraRefusal as refusal:
+            log.info("Entra ID token refused: %s", refusal.code)
+            message = f"the Entra ID token was refused: {refusal.message}"
+            raise HttpProblem(401, "unauthorized", message, {"WWW-Authenticate": REALM}) from None
+        if principal.scope is None:
+            log.info("Entra ID principal %s has no wheelvault role", principal.display)
+            raise HttpProblem(
+                403,
+                "forbidden",
+                f"this identity has no wheelvault app role: it needs {ROLE_READ} to install, "
+                f"{ROLE_PUBLISH} to publish",
+            )
+        if not principal.scope.allows(scope):
+            raise HttpProblem(
+                403,
+                "forbidden",
+                f"this identity may only read: publishing needs the {ROLE_PUBLISH} role",
+            )
+        return f"entra:{principal.object_id}"
 
     # -- pages ------------------------------------------------------------------------------
 

@@ -14,9 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from shared.adapters.blobstore import BlobStore, blob_service_from_settings
+from shared.adapters.oidc import OidcClient
 from shared.adapters.sas import SasSigner
 from shared.adapters.secretstore import SecretStore, VaultCredential, secret_client_from_settings
 from shared.adapters.upstream import UpstreamClient, parse_upstreams
+from shared.services.entra import EntraVerifier
 from shared.services.frontdoor import FrontDoor, Reply
 from shared.services.manage import IndexManager
 from shared.services.pages import IndexPages
@@ -58,7 +60,10 @@ class Services:
             sas_lifetime=timedelta(seconds=settings.sas_expiry_seconds),
             page_cache_seconds=settings.page_cache_seconds,
             upstream=self.upstream,
+            entra=lambda: self.entra,
         )
+        self._entra_lock = threading.Lock()
+        self._entra: EntraVerifier | None = None
         self._secret_client_options = secret_client_options
         self._vault_lock = threading.Lock()
         self._tokens: Tokens | None = None
@@ -103,6 +108,17 @@ class Services:
         self._build_vault_pieces()
         assert self._verifier is not None
         return self._verifier
+
+    @property
+    def entra(self) -> EntraVerifier | None:
+        """The Entra ID verifier, built on first use; None while Entra ID sign-in is off."""
+        config = self.settings.entra
+        if config is None:
+            return None
+        with self._entra_lock:
+            if self._entra is None:
+                self._entra = EntraVerifier(config, OidcClient(config.ca_bundle))
+            return self._entra
 
     def _build_vault_pieces(self) -> None:
         with self._vault_lock:

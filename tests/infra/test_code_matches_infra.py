@@ -32,6 +32,8 @@ LOCAL_ONLY = {
     "against Azure the SDK's own version is right",
     "WHEELVAULT_VAULT_CA_BUNDLE": "trusts the local Key Vault stand-in's own CA; Key Vault has "
     "a publicly trusted certificate",
+    "WHEELVAULT_ENTRA_CA_BUNDLE": "trusts the local Entra ID stand-in's own CA; Entra ID has "
+    "a publicly trusted certificate",
 }
 # Settings only Azure sets: the identity-based form of the storage connection. The settings
 # model accepts exactly one of the two forms, so the local sample has the connection string.
@@ -40,6 +42,8 @@ AZURE_ONLY = {
     f"{STORAGE_CONNECTION}__credential",
     f"{STORAGE_CONNECTION}__clientId",
 }
+# Values known only at deployment that must have a shape of their own, not a URL's.
+PLACEHOLDERS = {"WHEELVAULT_ENTRA_TENANT_ID": "00000000-0000-0000-0000-000000000000"}
 HOST_STORAGE = "AzureWebJobsStorage"
 CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 
@@ -153,7 +157,9 @@ def test_bicep_defaults_are_settings_the_code_accepts() -> None:
     values = {k: default_value(v) for k, v in app_settings().items() if k in code_settings()}
     known = {k: v for k, v in values.items() if v is not None}
     assert {"WHEELVAULT_ROTATION_SCHEDULE", "WHEELVAULT_SAS_EXPIRY_SECONDS"} <= set(known)
-    placeholders = {k: "https://example.invalid/" for k, v in values.items() if v is None}
+    placeholders = {
+        k: PLACEHOLDERS.get(k, "https://example.invalid/") for k, v in values.items() if v is None
+    }
     Settings.model_validate(placeholders | known)
 
 

@@ -193,3 +193,75 @@ def test_bad_upstream_settings_are_named_never_echoed(
     assert problem in message
     assert UPSTREAM_SECRET not in message
     assert value not in message
+
+
+# --- Entra ID sign-in (issue 14) ------------------------------------------------------------
+
+TENANT = "72F988BF-86F1-41AF-91AB-2D7CD011DB47"
+
+
+@pytest.mark.usefixtures("storage")
+def test_entra_is_off_by_default() -> None:
+    settings = load_settings()
+    assert settings.entra is None
+    assert settings.entra_authority == "https://login.microsoftonline.com"
+
+
+@pytest.mark.usefixtures("storage")
+def test_entra_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.core.entra import EntraConfig
+
+    monkeypatch.setenv("WHEELVAULT_ENTRA_TENANT_ID", TENANT)
+    monkeypatch.setenv("WHEELVAULT_ENTRA_AUDIENCE", "api://wheelvault-x, 0000-client  ")
+    assert load_settings().entra == EntraConfig(
+        TENANT.lower(), ("api://wheelvault-x", "0000-client"), "https://login.microsoftonline.com"
+    )
+    monkeypatch.setenv("WHEELVAULT_ENTRA_AUTHORITY", "https://login.microsoftonline.us/")
+    monkeypatch.setenv("WHEELVAULT_ENTRA_CA_BUNDLE", "/tmp/ca.pem")
+    config = load_settings().entra
+    assert config is not None
+    assert config.authority == "https://login.microsoftonline.us"
+    assert config.ca_bundle == "/tmp/ca.pem"
+    assert config.v1_metadata_url == (
+        f"https://login.microsoftonline.us/{TENANT.lower()}/.well-known/openid-configuration"
+    )
+
+
+@pytest.mark.usefixtures("storage")
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ("WHEELVAULT_ENTRA_TENANT_ID", "WHEELVAULT_ENTRA_AUDIENCE"),
+        ("WHEELVAULT_ENTRA_AUDIENCE", "WHEELVAULT_ENTRA_TENANT_ID"),
+    ],
+)
+def test_entra_needs_both_tenant_and_audience(
+    monkeypatch: pytest.MonkeyPatch, given: str, missing: str
+) -> None:
+    monkeypatch.setenv(given, TENANT)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert f"{missing} must be set too" in str(caught.value)
+
+
+@pytest.mark.usefixtures("storage")
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("WHEELVAULT_ENTRA_TENANT_ID", "contoso.onmicrosoft.com", "GUID"),
+        ("WHEELVAULT_ENTRA_TENANT_ID", f"{TENANT}/../common", "GUID"),
+        ("WHEELVAULT_ENTRA_AUDIENCE", " ,, ", "Application ID URI"),
+        ("WHEELVAULT_ENTRA_AUTHORITY", "http://login.microsoftonline.com", "https"),
+        ("WHEELVAULT_ENTRA_AUTHORITY", "https://login.example/?x=1", "no credentials, query"),
+    ],
+)
+def test_bad_entra_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("WHEELVAULT_ENTRA_TENANT_ID", TENANT)
+    monkeypatch.setenv("WHEELVAULT_ENTRA_AUDIENCE", "api://wheelvault-x")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert f"{name}: " in str(caught.value)
+    assert problem in str(caught.value)
