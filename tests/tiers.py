@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICE_FIXTURES = frozenset({"azurite", "vault_standin"})
+SERVICE_FIXTURES = frozenset({"azurite", "entra_standin", "vault_standin"})
 """The fixtures (in tests/fixtures) that start a service process. A test's fixture names include
 every fixture its fixtures use, so ``blob_service``, ``storage_env`` and a test file's own
 fixtures built on these are caught too."""

@@ -95,5 +95,7 @@ def test_true_tiers_collect_and_the_fast_tier_holds_only_unmarked_tests(
 @pytest.mark.parametrize("name", sorted(SERVICE_FIXTURES))
 def test_each_service_fixture_is_still_defined_in_tests_fixtures(name: str) -> None:
     """A renamed service fixture would silently turn the check off for it."""
-    modules = [importlib.import_module(f"tests.fixtures.{m}") for m in ("azurite", "vault")]
+    modules = [
+        importlib.import_module(f"tests.fixtures.{m}") for m in ("azurite", "entra", "vault")
+    ]
     assert any(name in vars(module) for module in modules)

@@ -9,37 +9,22 @@ stderr and exit status 2 instead of a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from devhost.listening import log_to_stderr, stop_on_signals, wait_until_set
+from devhost.standins.https import add_listen_arguments, serve_until_signalled
 
 from .api import MAX_PAGE_SIZE
-from .server import StandinStartError, VaultStandin
+from .server import VaultStandin
 
-EXIT_START_FAILED = 2
 READY_PREFIX = "keyvault-standin ready"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    log_to_stderr()
-    stop_requested = stop_on_signals()
     standin = VaultStandin(args.data_dir, host=args.host, port=args.port, page_size=args.page_size)
-    try:
-        standin.start()
-    except StandinStartError as exc:
-        print(f"keyvault-standin: error: {exc}", file=sys.stderr, flush=True)
-        return EXIT_START_FAILED
-    try:
-        print(f"{READY_PREFIX} url={standin.url} ca={standin.ca_path}", flush=True)
-        wait_until_set(stop_requested)
-    finally:
-        standin.stop()
-    logging.getLogger(__name__).info("Key Vault stand-in stopped")
-    return 0
+    return serve_until_signalled(standin, name="keyvault-standin", ready_prefix=READY_PREFIX)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,15 +32,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m devhost.standins.keyvault",
         description="Local HTTPS stand-in for the Azure Key Vault secrets API.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument(
-        "--port", type=int, default=8443, help="port to listen on; 0 picks a free one"
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(".local/keyvault"),
-        help="where secrets, the CA and the server certificate are kept",
+    add_listen_arguments(
+        parser,
+        port=8443,
+        data_dir=Path(".local/keyvault"),
+        data_help="where secrets, the CA and the server certificate are kept",
     )
     parser.add_argument(
         "--page-size",

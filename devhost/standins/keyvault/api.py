@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import traceback
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from devhost.listening import trusted_host
+from devhost.standins.https import log_internal_error
 
 from . import bundles
 from .errors import VaultError, bad_parameter, secret_disabled, secret_not_found
@@ -141,13 +141,7 @@ class VaultApi:
         except VaultError as exc:
             return ApiResponse(exc.status, exc.to_json(), exc.headers)
         except Exception as exc:
-            # Type and stack only: an exception message could quote request data.
-            logger.error(
-                "internal error %s while handling %s:\n%s",
-                type(exc).__name__,
-                request.method,
-                "".join(traceback.format_tb(exc.__traceback__)),
-            )
+            log_internal_error(logger, exc, request.method)
             error = VaultError(500, "InternalServerError", "The stand-in failed unexpectedly.")
             return ApiResponse(500, error.to_json())
 
