@@ -69,6 +69,7 @@ bench: deps
 	$(PY) -m bench.publish
 	$(PY) -m bench.tokens
 	$(PY) -m bench.front_door
+	$(PY) -m bench.entra
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(TWINE61_VENV) $(POETRY_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
