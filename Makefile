@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # This machine's pip is preconfigured with extra local package sources; isolate from them so
 # a fresh machine and CI install exactly the same thing, from PyPI.
 PIP_ISOLATED := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null
-PY_SOURCES := shared functions function_app.py devhost bench
+PY_SOURCES := shared functions function_app.py devhost bench clients
 # make run's ports: `make run HOST_PORT=7171 BLOB_PORT=10100 VAULT_PORT=8543` (or the same names
 # in the environment). The `wheelvault` command finds the stack's ports in .local/stack.json.
 HOST_PORT ?= 7071
@@ -25,11 +25,15 @@ help:
 	@echo "            seconds (types too: mypy takes ~1 s with its cache, ~10 s cold)"
 	@echo "make bench  run the benchmarks; figures go to bench/results/"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+# clients/keyring (the Entra ID keyring backend) is installed editable as well: its code is used
+# from the clone, and a change to its pyproject.toml (the keyring entry point) reinstalls it.
+# Its dependencies, keyring and azure-identity, are pinned in the requirements files.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml clients/keyring/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP_ISOLATED) $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e clients/keyring
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
