@@ -9,6 +9,9 @@ before checking either.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -49,6 +52,19 @@ def looks_like_jwt(value: str) -> bool:
     """True for a compact JWS (three base64url segments, a JSON header): Entra's path, not the
     wheelvault token's. Says nothing about validity."""
     return _JWT.fullmatch(value) is not None
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header of a token that `looks_like_jwt`, not yet verified: only for choosing
+    the algorithm and key (the signature check reads it again)."""
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error):  # not base64, not UTF-8, not JSON
+        raise EntraRefusal("malformed", "its header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise EntraRefusal("malformed", "its header is not a JSON object")
+    return header
 
 
 @dataclass(frozen=True)
@@ -138,9 +154,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> EntraPrincipal:
     names = granted if isinstance(granted, list) else []
     roles = frozenset(r for r in names if isinstance(r, str) and r in ROLES)
     return EntraPrincipal(
-        object_id=one_line(object_id, _DISPLAY_CHARS),
-        app_id=one_line(app_id, _DISPLAY_CHARS),
-        display=one_line(display or object_id, _DISPLAY_CHARS),
+        object_id=_shown(object_id),
+        app_id=_shown(app_id),
+        display=_shown(display or object_id),
         roles=roles,
         scope=scope_for_roles(roles),
     )
@@ -152,3 +168,11 @@ def _text_claim(claims: Mapping[str, Any], *names: str) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+def _shown(value: str) -> str:
+    """A claim as it may appear in logs and names: one bounded printable line (the common
+    case, a GUID or a sign-in name, is checked without a walk through its characters)."""
+    if len(value) <= _DISPLAY_CHARS and value.isprintable():
+        return value
+    return one_line(value, _DISPLAY_CHARS)

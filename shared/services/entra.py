@@ -13,9 +13,11 @@ index hammer the tenant. Concurrent requests share one fetch, and none waits on 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,6 +34,7 @@ from shared.core.entra import (
     looks_like_jwt,
     principal_from_claims,
     refuse_algorithm,
+    unverified_header,
 )
 
 log = logging.getLogger("wheelvault.entra")
@@ -43,6 +46,10 @@ FETCH_SECONDS = 8.0
 """One request's wait for the tenant's documents, a shared fetch included; past it, 503."""
 STALE_RETRY_SECONDS = 60.0
 """Keys past their age whose reload failed are kept, and the reload retried this often."""
+
+
+MAX_ACCEPTED = 4096
+"""Tokens remembered as accepted (least recently used go first)."""
 
 
 class JsonSource(Protocol):
@@ -58,6 +65,22 @@ class _KeySet:
     jwks_uri: str
     reload_at: float
     """Monotonic time after which the documents are read again."""
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """A token that passed every check, remembered by its sha256: until its validity ends
+    (the same leeway), and while the key that signed it is the one held, a repeat of the
+    same token is the same answer."""
+
+    principal: EntraPrincipal
+    key: RSAPublicKey
+    kid: str
+    valid_from: float
+    valid_until: float
+
+    def still_valid(self, now: float, keys: _KeySet) -> bool:
+        return self.valid_from <= now < self.valid_until and keys.keys.get(self.kid) is self.key
 
 
 @dataclass
@@ -95,10 +118,15 @@ class EntraVerifier:
         self._flight: _Flight | None = None
         self._forced_at = float("-inf")
         """When an unknown `kid` last made the key set reload (the rate limit)."""
+        self._accepted: OrderedDict[bytes, _Accepted] = OrderedDict()
 
     def verify(self, token: str) -> EntraPrincipal:
         """The principal `token` speaks for; EntraRefusal saying why not, or EntraUnavailable
         when the tenant's keys cannot be read."""
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._remembered(digest)
+        if remembered is not None:
+            return remembered
         kid = _checked_header(token)
         deadline = time.monotonic() + self.fetch_seconds  # real time, whatever self.monotonic is
         keys, fetched = self._key_set(deadline)
@@ -110,7 +138,40 @@ class EntraVerifier:
         claims = self._decode(token, key, keys.issuers)
         if str(claims.get("tid", "")).lower() != self.config.tenant_id:
             raise EntraRefusal("wrong-tenant", "it was issued for another tenant (tid)")
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._remember(digest, _Accepted(principal, key, kid, *self._validity(claims)))
+        return principal
+
+    # -- tokens accepted before -------------------------------------------------------------
+
+    def _remembered(self, digest: bytes) -> EntraPrincipal | None:
+        """The principal of a token accepted before and valid still, by PyJWT's rules for
+        `exp`/`nbf`/`iat` with the same leeway; None when it must be checked in full (never
+        seen, lapsed, its key no longer held, or the key set due to be read again)."""
+        now = time.time()  # PyJWT's clock
+        with self._lock:
+            accepted, keys = self._accepted.get(digest), self._keys
+            if accepted is None or keys is None or self.monotonic() >= keys.reload_at:
+                return None
+            if not accepted.still_valid(now, keys):
+                del self._accepted[digest]
+                return None
+            self._accepted.move_to_end(digest)
+            return accepted.principal
+
+    def _remember(self, digest: bytes, accepted: _Accepted) -> None:
+        with self._lock:
+            self._accepted[digest] = accepted
+            self._accepted.move_to_end(digest)
+            while len(self._accepted) > MAX_ACCEPTED:
+                self._accepted.popitem(last=False)
+
+    def _validity(self, claims: Mapping[str, Any]) -> tuple[float, float]:
+        """When a checked token is valid, leeway included, as PyJWT decides it: from its
+        `nbf`/`iat` (the later) to its `exp` (both integral there too)."""
+        starts = [int(claims[name]) for name in ("nbf", "iat") if name in claims]
+        valid_from = max(starts) - self.leeway_seconds if starts else float("-inf")
+        return valid_from, int(claims["exp"]) + self.leeway_seconds
 
     def _decode(self, token: str, key: RSAPublicKey, issuers: frozenset[str]) -> dict[str, Any]:
         try:
@@ -273,10 +334,7 @@ def _checked_header(token: str) -> str:
     looked up, so `none` and HMAC tokens never reach a key."""
     if len(token) > MAX_TOKEN_CHARS or not looks_like_jwt(token):
         raise EntraRefusal("malformed", "it is not a well-formed JWT")
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise EntraRefusal("malformed", "its header is not valid JSON") from None
+    header = unverified_header(token)
     alg = header.get("alg")
     if alg != ALGORITHM:
         raise refuse_algorithm(alg)

@@ -551,3 +551,28 @@ def test_a_short_rsa_key_does_not_count(tenant: FakeTenant) -> None:
         token = tenant.token(key=short)
     assert refusal(verifier, token).code == "unknown-key"
     assert verifier.verify(tenant.token(key=tenant.keys[1])).scope is Scope.PUBLISH
+
+
+# --- tokens accepted before -----------------------------------------------------------------
+
+
+def test_a_remembered_token_is_refused_once_it_expires(tenant: FakeTenant) -> None:
+    verifier = EntraVerifier(tenant.config, tenant, leeway_seconds=0)
+    expires = int(time.time()) + 1
+    token = tenant.token(exp=expires)
+    assert verifier.verify(token).scope is Scope.PUBLISH
+    assert verifier.verify(token).scope is Scope.PUBLISH  # remembered
+    while time.time() < expires + 0.05:
+        time.sleep(0.05)
+    assert refusal(verifier, token).code == "expired"
+
+
+def test_a_remembered_token_is_rechecked_when_the_keys_are_due(
+    tenant: FakeTenant, verifier: EntraVerifier, clock: Monotonic
+) -> None:
+    token = tenant.token()
+    verifier.verify(token)
+    tenant.fail.add(tenant.config.v2_metadata_url)
+    clock.now += verifier.keys_max_age_seconds
+    verifier.verify(token)  # checked in full: the reload is tried (and fails; keys kept)
+    assert tenant.fetches[tenant.config.v2_metadata_url] == 2
