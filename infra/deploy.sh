@@ -15,6 +15,11 @@
 #                                       is signed in as a user; a service principal must set it)
 #   WHEELVAULT_UPSTREAM_URLS_SECRET     name of the vault secret holding the upstream URLs
 #   WHEELVAULT_UPSTREAM_RESERVED, _ALLOW, _DENY, _MIN_AGE   the upstream policy (README)
+#   WHEELVAULT_ENTRA_APP_REGISTRATION   true (default): create the Entra ID app registration
+#                                       (needs Microsoft Graph permissions, README); false: none
+#   WHEELVAULT_ENTRA_EXISTING_AUDIENCE, WHEELVAULT_ENTRA_EXISTING_TENANT_ID   with false: an
+#                                       existing registration's audiences and tenant (else no
+#                                       Entra ID sign-in)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +56,9 @@ az deployment group create \
         upstreamAllow="${WHEELVAULT_UPSTREAM_ALLOW:-}" \
         upstreamDeny="${WHEELVAULT_UPSTREAM_DENY:-}" \
         upstreamMinAge="${WHEELVAULT_UPSTREAM_MIN_AGE:-}" \
+        entraAppRegistration="${WHEELVAULT_ENTRA_APP_REGISTRATION:-true}" \
+        entraExistingAudience="${WHEELVAULT_ENTRA_EXISTING_AUDIENCE:-}" \
+        entraExistingTenantId="${WHEELVAULT_ENTRA_EXISTING_TENANT_ID:-}" \
     --output none
 
 output() {
@@ -61,6 +69,7 @@ app=$(output AZURE_FUNCTION_APP_NAME)
 public_url=$(output PUBLIC_URL)
 vault_url=$(output VAULT_URL)
 blob_endpoint=$(output STORAGE_BLOB_ENDPOINT)
+entra_scope=$(output ENTRA_SCOPE)
 export AZURE_RESOURCE_GROUP="$group"
 export AZURE_FUNCTION_APP_NAME="$app"
 STORAGE_ACCOUNT_NAME=$(output STORAGE_ACCOUNT_NAME)
@@ -116,3 +125,12 @@ Hand a publisher an upload route, either
 Check an upload (operator, Storage Blob Data Contributor from adminPrincipalId):
   .venv/bin/wheelvault --storage-url $blob_endpoint status FILE.whl
 EOF
+if [ -n "$entra_scope" ]; then
+    cat <<EOF
+
+Sign in with Entra ID: the operator (adminPrincipalId) has Packages.Publish; assign the roles to
+others as the README shows. With az login and the keyring backend (clients/keyring):
+  export WHEELVAULT_KEYRING_INDEXES="${public_url%/}=$entra_scope"
+  pip install --keyring-provider import --index-url "${public_url/https:\/\//https://entra@}/simple/" PACKAGE
+EOF
+fi

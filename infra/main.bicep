@@ -6,7 +6,8 @@
 // extension's system key, which exists only once the code is published.
 //
 // Kept to the Bicep syntax pycep-parser (and so checkov) reads: `@allowed` rather than union
-// types, no spread, child resources top-level with `parent:`. See infra/README.md.
+// types, no spread, child resources top-level with `parent:`. See infra/README.md. The Entra ID
+// app registration (Microsoft Graph) is the module entra.bicep.
 
 targetScope = 'resourceGroup'
 
@@ -42,6 +43,15 @@ param adminPrincipalId string = ''
   'ServicePrincipal'
 ])
 param adminPrincipalType string = 'User'
+
+@description('Create the Entra ID app registration for sign-in with Entra ID (needs Microsoft Graph permissions: see the README). false: none is created; give entraExistingAudience (and entraExistingTenantId) of an existing one, or leave them empty to keep Entra sign-in off.')
+param entraAppRegistration bool = true
+
+@description('With entraAppRegistration false: the token audiences of an existing app registration (its Application ID URI and client id, comma separated). Empty: no Entra ID sign-in.')
+param entraExistingAudience string = ''
+
+@description('With entraAppRegistration false: the tenant (GUID) of that registration. Empty: this deployment\'s tenant.')
+param entraExistingTenantId string = ''
 
 @description('Uploads larger than this are quarantined as too-large (at most 10 GiB).')
 @minValue(1)
@@ -383,6 +393,30 @@ var publicBaseUrl = empty(publicUrl) ? functionUrl : publicUrl
 // resolves with the identity (keyVaultReferenceIdentity), never the URLs themselves.
 var upstreamUrlsReference = empty(upstreamUrlsSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${upstreamUrlsSecretName})'
 
+// ---------------------------------------------------------------------------------------------
+// Entra ID sign-in: the app registration (entra.bicep, Microsoft Graph) whose access tokens the
+// front door accepts beside wheelvault tokens. The function app needs no role for it: it checks
+// signatures against the tenant's public keys (OpenID configuration), read without credentials.
+
+module entraApp 'entra.bicep' = if (entraAppRegistration) {
+  name: 'wheelvault-entra-${suffix}'
+  params: {
+    appName: 'wheelvault-${suffix}'
+    displayName: 'wheelvault (${environmentName})'
+    publisherPrincipalId: adminPrincipalId
+  }
+}
+
+// The settings the verifier reads. v2 tokens carry the client id as `aud`, v1 tokens the
+// Application ID URI: both are accepted. No audience means Entra sign-in is off, and then the
+// tenant is left empty too (the settings refuse one without the other).
+var entraAudience = entraAppRegistration ? '${entraApp.outputs.identifierUri},${entraApp.outputs.clientId}' : entraExistingAudience
+var entraTenantId = entraAppRegistration ? tenant().tenantId : (empty(entraExistingAudience) ? '' : (empty(entraExistingTenantId) ? tenant().tenantId : entraExistingTenantId))
+// The cloud's sign-in endpoint (sovereign clouds differ); the setting takes it without the
+// trailing slash environment() gives.
+var loginEndpoint = environment().authentication.loginEndpoint
+var entraAuthority = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
+
 // App settings are a child resource so WHEELVAULT_PUBLIC_URL can default to the app's own host
 // name. Names are those of local.settings.sample.json and shared/settings.py; the connection
 // string forms (AzureWebJobsStorage, WHEELVAULT_STORAGE) are absent on purpose: no shared keys.
@@ -425,6 +459,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     WHEELVAULT_UPSTREAM_MIN_AGE: upstreamMinAge
     WHEELVAULT_UPSTREAM_PAGE_SECONDS: string(upstreamPageSeconds)
     WHEELVAULT_UPSTREAM_MISS_SECONDS: string(upstreamMissSeconds)
+    WHEELVAULT_ENTRA_TENANT_ID: entraTenantId
+    WHEELVAULT_ENTRA_AUDIENCE: entraAudience
+    WHEELVAULT_ENTRA_AUTHORITY: entraAuthority
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
   }
@@ -572,3 +609,12 @@ output VAULT_URL string = vault.properties.vaultUri
 output STORAGE_ACCOUNT_NAME string = storage.name
 output STORAGE_BLOB_ENDPOINT string = storage.properties.primaryEndpoints.blob
 output EVENT_GRID_SYSTEM_TOPIC_NAME string = systemTopic.name
+// Entra ID sign-in (empty when entraAppRegistration is false): the scope clients ask tokens for
+// (WHEELVAULT_KEYRING_INDEXES), and the ids `az rest` needs to assign the app roles.
+output ENTRA_TENANT_ID string = entraTenantId
+output ENTRA_CLIENT_ID string = entraAppRegistration ? entraApp.outputs.clientId : ''
+output ENTRA_APP_ID_URI string = entraAppRegistration ? entraApp.outputs.identifierUri : ''
+output ENTRA_SCOPE string = entraAppRegistration ? entraApp.outputs.scope : ''
+output ENTRA_SERVICE_PRINCIPAL_ID string = entraAppRegistration ? entraApp.outputs.servicePrincipalId : ''
+output ENTRA_ROLE_READ_ID string = entraAppRegistration ? entraApp.outputs.readRoleId : ''
+output ENTRA_ROLE_PUBLISH_ID string = entraAppRegistration ? entraApp.outputs.publishRoleId : ''

@@ -233,6 +233,83 @@ def test_public_url_defaults_to_the_app_url_or_takes_the_custom_one() -> None:
     assert chosen["operands"]["false_value"] == "publicUrl"
 
 
+# --- entra id sign-in ---------------------------------------------------------------------------
+
+ENTRA_SETTINGS = (
+    "WHEELVAULT_ENTRA_TENANT_ID",
+    "WHEELVAULT_ENTRA_AUDIENCE",
+    "WHEELVAULT_ENTRA_AUTHORITY",
+)
+TENANT = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
+OTHER_TENANT = "a1b2c3d4-0000-4000-8000-000000000001"
+CLIENT_ID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+APP_ID_URI = f"api://{TENANT}/wheelvault-abc"
+PUBLIC_LOGIN = "https://login.microsoftonline.com/"
+CHINA_LOGIN = "https://login.chinacloudapi.cn/"
+# What the deployment-time expressions in the Entra settings give.
+DEPLOYED = {
+    "tenant().tenantId": TENANT,
+    "entraApp.outputs.identifierUri": APP_ID_URI,
+    "entraApp.outputs.clientId": CLIENT_ID,
+    "environment().authentication.loginEndpoint": PUBLIC_LOGIN,
+}
+EXISTING = "api://contoso.com/packages,5e6f7a8b-1111-4222-8333-944455556666"
+
+
+def entra_settings(given: dict[str, Any]) -> dict[str, str]:
+    """The three Entra settings main.bicep sets, with the parameters and values given."""
+    settings = app_settings()
+    return {name: bicep.evaluate(MAIN, settings[name], DEPLOYED | given) for name in ENTRA_SETTINGS}
+
+
+def loaded(values: dict[str, str]) -> Settings:
+    """The settings model over main.bicep's defaults with these values. An empty app setting is
+    an unset one (the model ignores empty environment variables), so empty values are dropped."""
+    assert Settings.model_config.get("env_ignore_empty") is True
+    known = {k: default_value(v) for k, v in app_settings().items() if k in code_settings()}
+    base = {k: v for k, v in known.items() if v is not None and k not in ENTRA_SETTINGS}
+    required = {"WHEELVAULT_STORAGE__blobServiceUri": "https://example.invalid/"}
+    return Settings.model_validate(required | base | {k: v for k, v in values.items() if v})
+
+
+def test_the_registration_turns_entra_sign_in_on_for_its_app_in_this_tenant() -> None:
+    config = loaded(entra_settings({})).entra
+    assert config is not None
+    assert config.tenant_id == TENANT
+    assert config.audiences == (APP_ID_URI, CLIENT_ID)  # v1 tokens carry the URI, v2 the id
+    assert config.authority == "https://login.microsoftonline.com"
+
+
+def test_without_the_registration_or_an_existing_audience_entra_sign_in_is_off() -> None:
+    values = entra_settings({"entraAppRegistration": False})
+    assert values["WHEELVAULT_ENTRA_TENANT_ID"] == values["WHEELVAULT_ENTRA_AUDIENCE"] == ""
+    assert loaded(values).entra is None
+
+
+@pytest.mark.parametrize(("tenant", "expected"), [("", TENANT), (OTHER_TENANT, OTHER_TENANT)])
+def test_an_existing_registration_is_used_as_given(tenant: str, expected: str) -> None:
+    given = {
+        "entraAppRegistration": False,
+        "entraExistingAudience": EXISTING,
+        "entraExistingTenantId": tenant,
+    }
+    config = loaded(entra_settings(given)).entra
+    assert config is not None
+    assert config.tenant_id == expected
+    assert ",".join(config.audiences) == EXISTING
+
+
+def test_the_authority_is_the_clouds_sign_in_endpoint() -> None:
+    """environment() differs in sovereign clouds; its trailing slash is not part of the setting."""
+    values = entra_settings({"environment().authentication.loginEndpoint": CHINA_LOGIN})
+    assert values["WHEELVAULT_ENTRA_AUTHORITY"] == "https://login.chinacloudapi.cn"
+    config = loaded(values).entra
+    assert config is not None
+    assert config.v2_metadata_url == (
+        f"https://login.chinacloudapi.cn/{TENANT}/v2.0/.well-known/openid-configuration"
+    )
+
+
 # --- containers -------------------------------------------------------------------------------
 
 

@@ -23,7 +23,8 @@ PARAMETERS = json.loads((bicep.INFRA / "main.parameters.json").read_text())["par
 AZURE_YAML = (bicep.ROOT / "azure.yaml").read_text()
 DEPLOY_SH = bicep.INFRA / "deploy.sh"
 EVENTGRID_SH = bicep.INFRA / "eventgrid.sh"
-AZD_PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
+# azd's `${VARIABLE}`, or `${VARIABLE=default}` (the value when the variable is unset).
+AZD_PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)(?:=([^}]*))?\}")
 
 
 def placeholder_parameters() -> dict[str, str]:
@@ -65,7 +66,26 @@ def test_literal_parameter_values_are_allowed_by_main_bicep(name: str) -> None:
         assert value >= rules["min_value"]
     if "max_value" in rules:
         assert value <= rules["max_value"]
-    assert type(value).__name__ == {"string": "str", "int": "int"}[MAIN["parameters"][name]["type"]]
+    kinds = {"string": "str", "int": "int", "bool": "bool"}
+    assert type(value).__name__ == kinds[MAIN["parameters"][name]["type"]]
+
+
+def placeholder_defaults() -> dict[str, str]:
+    """Parameters whose azd placeholder gives a default (`${VARIABLE=default}`), with it."""
+    found = {}
+    for name, entry in PARAMETERS.items():
+        match = AZD_PLACEHOLDER.fullmatch(str(entry["value"]))
+        if match and match.group(2) is not None:
+            found[name] = match.group(2)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(placeholder_defaults()), ids=str)
+def test_azd_placeholder_defaults_are_those_of_main_bicep(name: str) -> None:
+    """azd's default (a string, converted for a bool parameter) is the Bicep default."""
+    default = MAIN["parameters"][name]["default"]
+    expected = str(default).lower() if isinstance(default, bool) else str(default)
+    assert placeholder_defaults()[name] == expected
 
 
 @pytest.mark.parametrize("name", sorted(placeholder_parameters()), ids=str)
