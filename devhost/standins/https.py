@@ -191,14 +191,15 @@ class TlsHttpServer(LocalHttpServer, Generic[AppT]):
                 pass
 
 
-def prepare_tls(data_dir: Path, host: str) -> TlsFiles:
-    """The stand-in's CA and server certificate in ``data_dir/tls`` (made once, then reused)."""
+def prepare_tls(data_dir: Path, host: str, *, ca_name: str | None = None) -> TlsFiles:
+    """The stand-in's CA and server certificate in ``data_dir/tls`` (made once, then reused);
+    ``ca_name``: the CA's common name, else the Key Vault stand-in's."""
     # Imported here: the keyvault package, where the certificates are made, imports this module.
-    from devhost.standins.keyvault.certs import ensure_tls_files
+    from devhost.standins.keyvault.certs import DEFAULT_CA_NAME, ensure_tls_files
 
     tls_dir = data_dir / "tls"
     try:
-        return ensure_tls_files(tls_dir, [host])
+        return ensure_tls_files(tls_dir, [host], ca_name=ca_name or DEFAULT_CA_NAME)
     except OSError as exc:
         raise StandinStartError(f"cannot prepare TLS files in {tls_dir}: {exc}") from exc
 

@@ -22,8 +22,10 @@ import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential
+from cryptography import x509
 
-from devhost.standins.entra import LocalPrincipal
+from devhost.standins.entra import EntraStandin, LocalPrincipal
+from devhost.standins.entra.addresses import EntraAddresses
 from devhost.standins.entra.api import IDENTITY_HEADER
 from shared.adapters.oidc import OidcClient
 from shared.core.entra import ROLE_PUBLISH, ROLE_READ, EntraConfig
@@ -61,7 +63,7 @@ def credential(
     )
 
 
-def get(standin: EntraStandinProcess, path: str, **kwargs: Any) -> requests.Response:
+def get(standin: EntraAddresses, path: str, **kwargs: Any) -> requests.Response:
     return requests.get(standin.url + path, verify=str(standin.ca_path), timeout=TIMEOUT, **kwargs)
 
 
@@ -84,7 +86,7 @@ def fresh_token(standin: EntraStandinProcess, name: str, scope: str | None = Non
     return str(response.json()["access_token"])
 
 
-def published_kids(standin: EntraStandinProcess, path: str = "discovery/v2.0/keys") -> set[str]:
+def published_kids(standin: EntraAddresses, path: str = "discovery/v2.0/keys") -> set[str]:
     keys = get(standin, f"/{standin.tenant_id}/{path}").json()["keys"]
     return {key["kid"] for key in keys}
 
@@ -454,3 +456,52 @@ def test_the_ready_line_and_state_file_describe_the_process(
     assert f"url={own_standin.url} ca={own_standin.ca_path}" in own_standin.output()
     for principal in own_standin.principals.values():
         assert principal.client_secret not in own_standin.output()
+
+
+def test_the_v1_token_endpoint_names_the_app_by_resource(
+    entra_standin: EntraStandinProcess,
+) -> None:
+    reader = entra_standin.principals["reader"]
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": reader.client_id,
+        "client_secret": reader.client_secret,
+        "resource": entra_standin.app_id_uri,
+    }
+    url = f"{entra_standin.url}/{entra_standin.tenant_id}/oauth2/token"
+    body = requests.post(url, data=form, verify=str(entra_standin.ca_path), timeout=TIMEOUT).json()
+
+    claims = verified_claims(entra_standin, body["access_token"], entra_standin.client_id)
+    assert body["resource"] == entra_standin.app_id_uri
+    assert (body["expires_in"], body["expires_on"]) == ("3600", str(claims["exp"]))
+    assert claims["roles"] == [ROLE_READ]
+
+
+def test_a_second_standin_on_the_same_data_dir_refuses_to_start(
+    own_standin: EntraStandinProcess,
+) -> None:
+    command = [sys.executable, "-m", "devhost.standins.entra", "--port", "0", "--data-dir"]
+    second = subprocess.run(
+        [*command, str(own_standin.data_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert second.returncode == 2
+    assert "in use by another Entra ID stand-in" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_the_python_api_serves_in_process(tmp_path: Path) -> None:
+    with EntraStandin(tmp_path) as standin:
+        (first,) = published_kids(standin)
+        kid = standin.rotate()
+        assert published_kids(standin) == {first, kid}
+        assert standin.key_fetches == 2
+        assert standin.rotate(retire_previous=True) not in (first, kid)
+        assert len(published_kids(standin)) == 1
+        ca = x509.load_pem_x509_certificate(standin.ca_path.read_bytes())
+        assert "Entra ID stand-in" in ca.subject.rfc4514_string()
+        assert standin.settings()["WHEELVAULT_ENTRA_AUTHORITY"] == standin.url

@@ -5,7 +5,10 @@
 * the JWKS at ``/{tenant}/discovery/v2.0/keys`` and ``/{tenant}/discovery/keys`` (each request
   is counted, so tests can prove how often a verifier fetched the keys);
 * ``POST /{tenant}/oauth2/v2.0/token``: the client-credentials grant, as MSAL (and so
-  azure-identity's ``ClientSecretCredential``) uses it;
+  azure-identity's ``ClientSecretCredential``) uses it, and its v1 form at
+  ``/{tenant}/oauth2/token`` (``resource=`` instead of ``scope=``). Tokens are v2 either way, as
+  for an app registration with ``accessTokenAcceptedVersion: 2``. Interactive flows (the
+  ``authorization_endpoint`` the documents name) are not served;
 * ``GET /msi/token``: App Service's managed-identity endpoint (``IDENTITY_ENDPOINT``), guarded by
   the ``X-IDENTITY-HEADER`` secret (``IDENTITY_HEADER``), as ``ManagedIdentityCredential`` and so
   ``DefaultAzureCredential`` call it;
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 IDENTITY_HEADER = "X-IDENTITY-HEADER"
 MSI_API_VERSION = "2019-08-01"
 DEFAULT_SUFFIX = "/.default"
+_NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 # Scopes MSAL may add to any request; they say nothing about the resource.
 _OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 
@@ -79,6 +83,7 @@ class EntraApi:
             ("GET", f"/{tenant}/discovery/v2.0/keys"): self._jwks,
             ("GET", f"/{tenant}/discovery/keys"): self._jwks,
             ("POST", f"/{tenant}/oauth2/v2.0/token"): self._token,
+            ("POST", f"/{tenant}/oauth2/token"): self._v1_token,
             ("GET", "/msi/token"): self._msi_token,
             ("POST", "/admin/rotate"): self._rotate,
             ("GET", "/admin/key-fetches"): self._fetch_count,
@@ -165,12 +170,43 @@ class EntraApi:
     # -- tokens ---------------------------------------------------------------------------------
 
     def _token(self, request: EntraRequest, query: Mapping[str, list[str]]) -> EntraResponse:
+        """The v2 endpoint: the app is named by ``scope={resource}/.default``."""
         form = _form(request)
-        grant_type = _required(form, "grant_type")
-        if grant_type != "client_credentials":
+        principal = self._client(form, "scope")
+        issued = self._issue(principal, self._app_for_scope(form["scope"]))
+        body = {
+            "token_type": "Bearer",
+            "expires_in": issued.lifetime,
+            "ext_expires_in": issued.lifetime,
+            "access_token": issued.access_token,
+        }
+        return EntraResponse(200, body, _NO_STORE)
+
+    def _v1_token(self, request: EntraRequest, query: Mapping[str, list[str]]) -> EntraResponse:
+        """The v1 endpoint: the app is named by ``resource``; numbers are sent as strings."""
+        form = _form(request)
+        principal = self._client(form, "resource")
+        app = self._directory.app_for(form["resource"])
+        if app is None:
+            raise errors.unknown_resource(form["resource"], self._directory.tenant_id)
+        issued = self._issue(principal, app)
+        body = {
+            "token_type": "Bearer",
+            "expires_in": str(issued.lifetime),
+            "ext_expires_in": str(issued.lifetime),
+            "expires_on": str(issued.expires_on),
+            "not_before": str(issued.expires_on - issued.lifetime),
+            "resource": form["resource"],
+            "access_token": issued.access_token,
+        }
+        return EntraResponse(200, body, _NO_STORE)
+
+    def _client(self, form: Mapping[str, str], target: str) -> LocalPrincipal:
+        """The principal a client-credentials request signs in as, its secret checked."""
+        if _required(form, "grant_type") != "client_credentials":
             raise errors.unsupported_grant_type()
         client_id = _required(form, "client_id")
-        scope = _required(form, "scope")
+        _required(form, target)
         principal = self._directory.principal_by_client_id(client_id)
         if principal is None:
             raise errors.unknown_client(client_id, self._directory.tenant_id)
@@ -179,17 +215,7 @@ class EntraApi:
             raise errors.no_client_secret()
         if not hmac.compare_digest(secret.encode(), principal.client_secret.encode()):
             raise errors.wrong_client_secret(client_id)
-        issued = self._issue(principal, self._app_for_scope(scope))
-        return EntraResponse(
-            200,
-            {
-                "token_type": "Bearer",
-                "expires_in": issued.lifetime,
-                "ext_expires_in": issued.lifetime,
-                "access_token": issued.access_token,
-            },
-            {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
-        )
+        return principal
 
     def _app_for_scope(self, scope: str) -> LocalApp:
         """The one app a client-credentials ``scope`` names as ``{resource}/.default``."""

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from devhost.listening import StartStop, bind_error, serve_in_thread
 from devhost.standins.https import (
@@ -20,6 +20,7 @@ from devhost.standins.https import (
     prepare_tls,
     stop_server,
 )
+from devhost.standins.keyvault._files import ensure_private_dir, lock_dir
 from devhost.standins.keyvault.certs import TlsFiles, server_ssl_context
 
 from .addresses import EntraAddresses
@@ -28,6 +29,8 @@ from .keys import KeyRing
 from .principals import Directory, DirectoryError, load_or_create
 
 logger = logging.getLogger(__name__)
+
+CA_NAME = "wheelvault Entra ID stand-in local CA"
 
 
 class _RequestHandler(JsonHandler):
@@ -63,6 +66,7 @@ class EntraStandin(EntraAddresses, StartStop):
         self._server: TlsHttpServer[EntraApi] | None = None
         self._thread: threading.Thread | None = None
         self._tls: TlsFiles | None = None
+        self._dir_lock: IO[str] | None = None
 
     @property
     def url(self) -> str:
@@ -91,11 +95,34 @@ class EntraStandin(EntraAddresses, StartStop):
         return self._running().app.rotate_keys(retire_previous=retire_previous)
 
     def start(self) -> EntraStandin:
-        """Load or create the tenant and keys, prepare TLS, bind, and serve in a thread."""
+        """Lock the data dir, load or create the tenant and keys, prepare TLS, bind, serve."""
         if self._server is not None:
             raise RuntimeError("the Entra stand-in is already running")
+        self._dir_lock = self._lock_data_dir()
+        try:
+            self._server = self._serve()
+        except BaseException:
+            self._release_data_dir()
+            raise
+        self._thread = serve_in_thread(self._server, "entra-standin")
+        logger.info("Entra ID stand-in serving %s from %s", self._server.public_url, self.data_dir)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end open connections, release the port and the data dir."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        stop_server(server, thread)
+        self._release_data_dir()
+
+    def _running(self) -> TlsHttpServer[EntraApi]:
+        if self._server is None:
+            raise RuntimeError("the Entra stand-in is not running")
+        return self._server
+
+    def _serve(self) -> TlsHttpServer[EntraApi]:
         directory, keys = self._open_data_dir()
-        self._tls = prepare_tls(self.data_dir, self.host)
+        self._tls = prepare_tls(self.data_dir, self.host, ca_name=CA_NAME)
         context = server_ssl_context(self._tls)
 
         def make_api(public_url: str) -> EntraApi:
@@ -105,21 +132,25 @@ class EntraStandin(EntraAddresses, StartStop):
             server = TlsHttpServer((self.host, self._port), context, _RequestHandler, make_api)
         except OSError as exc:
             raise StandinStartError(bind_error(self.host, self._port, exc)) from exc
-        self._directory, self._server = directory, server
-        self._thread = serve_in_thread(server, "entra-standin")
-        logger.info("Entra ID stand-in serving %s from %s", server.public_url, self.data_dir)
-        return self
+        self._directory = directory
+        return server
 
-    def stop(self) -> None:
-        """Stop accepting, end open connections, and release the port."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        stop_server(server, thread)
+    def _lock_data_dir(self) -> IO[str]:
+        try:
+            ensure_private_dir(self.data_dir)
+        except OSError as exc:
+            raise StandinStartError(f"cannot use data dir {self.data_dir}: {exc}") from exc
+        try:
+            return lock_dir(self.data_dir)
+        except OSError as exc:
+            raise StandinStartError(
+                f"data dir {self.data_dir} is in use by another Entra ID stand-in"
+            ) from exc
 
-    def _running(self) -> TlsHttpServer[EntraApi]:
-        if self._server is None:
-            raise RuntimeError("the Entra stand-in is not running")
-        return self._server
+    def _release_data_dir(self) -> None:
+        if self._dir_lock is not None:
+            self._dir_lock.close()
+            self._dir_lock = None
 
     def _open_data_dir(self) -> tuple[Directory, KeyRing]:
         try:

@@ -1,4 +1,4 @@
-"""Crash-safe file writes for the stand-in's data dir.
+"""Crash-safe file writes for a stand-in's data dir, and the lock that keeps it to one process.
 
 State and key material are rewritten in place while the server runs; a crash or a kill in the
 middle of a plain ``write_bytes`` would leave a truncated file that the next start cannot read.
@@ -12,14 +12,35 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
+
+try:  # POSIX only; on other platforms the data dir is simply not locked.
+    import fcntl
+except ImportError:  # pragma: no cover - exercised on Windows only
+    fcntl = None  # type: ignore[assignment]
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
+LOCK_FILE = ".lock"
 
 
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) readable only by the current user if it does not exist."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+
+
+def lock_dir(path: Path) -> IO[str]:
+    """Hold ``path/.lock`` exclusively while the returned file stays open: a second process on
+    the same data dir would silently overwrite the first one's state. ``OSError`` when another
+    process holds it."""
+    lock_file = (path / LOCK_FILE).open("a", encoding="utf-8")
+    if fcntl is not None:
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock_file.close()
+            raise
+    return lock_file
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_FILE_MODE) -> None:

@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ._files import atomic_write, ensure_private_dir
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
+DEFAULT_CA_NAME = "wheelvault Key Vault stand-in local CA"
 CA_VALIDITY = datetime.timedelta(days=3650)
 SERVER_VALIDITY = datetime.timedelta(days=397)
 RENEW_BEFORE = datetime.timedelta(days=30)
@@ -51,8 +52,13 @@ class TlsFiles:
         )
 
 
-def ensure_tls_files(tls_dir: Path, hosts: Iterable[str] = DEFAULT_HOSTS) -> TlsFiles:
-    """Create or reuse the CA and a server certificate valid for every name in ``hosts``."""
+def ensure_tls_files(
+    tls_dir: Path, hosts: Iterable[str] = DEFAULT_HOSTS, *, ca_name: str = DEFAULT_CA_NAME
+) -> TlsFiles:
+    """Create or reuse the CA and a server certificate valid for every name in ``hosts``.
+
+    ``ca_name`` is the CA's common name when it is made: what a developer sees in a trust store.
+    """
     ensure_private_dir(tls_dir)
     files = TlsFiles.in_dir(tls_dir)
     now = datetime.datetime.now(datetime.UTC)
@@ -60,7 +66,7 @@ def ensure_tls_files(tls_dir: Path, hosts: Iterable[str] = DEFAULT_HOSTS) -> Tls
 
     ca = _load_ca(files, now)
     if ca is None:
-        ca = _create_ca(files, now)
+        ca = _create_ca(files, now, ca_name)
         server_ok = False
     else:
         server_ok = _server_cert_usable(files, ca[0], wanted, now)
@@ -94,12 +100,10 @@ def _load_ca(
 
 
 def _create_ca(
-    files: TlsFiles, now: datetime.datetime
+    files: TlsFiles, now: datetime.datetime, ca_name: str
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "wheelvault Key Vault stand-in local CA")]
-    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
     cert = (
         _builder(name, name, key.public_key(), now, now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)

@@ -27,24 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from ._files import atomic_write, ensure_private_dir
+from ._files import atomic_write, ensure_private_dir, lock_dir
 from .errors import (
     deleted_name_conflict,
     deleted_secret_not_found,
     secret_not_found,
 )
 
-try:  # POSIX only; on other platforms the data dir is simply not locked.
-    import fcntl
-except ImportError:  # pragma: no cover - exercised on Windows only
-    fcntl = None  # type: ignore[assignment]
-
 NAME_PATTERN = re.compile(r"[0-9a-zA-Z-]{1,127}")
 VERSION_PATTERN = re.compile(r"[0-9a-f]{32}")
 RECOVERABLE_DAYS = 90
 RECOVERY_LEVEL = "Recoverable+Purgeable"
 STATE_FILE = "secrets.json"
-LOCK_FILE = ".lock"
 _STATE_FORMAT = 1
 
 _T = TypeVar("_T")
@@ -298,16 +292,12 @@ class SecretStore:
         return secret, index
 
     def _acquire_dir_lock(self) -> None:
-        lock_file = (self._data_dir / LOCK_FILE).open("a", encoding="utf-8")
-        if fcntl is not None:
-            try:
-                fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                lock_file.close()
-                raise StoreError(
-                    f"data dir {self._data_dir} is in use by another Key Vault stand-in"
-                ) from exc
-        self._lock_file = lock_file
+        try:
+            self._lock_file = lock_dir(self._data_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"data dir {self._data_dir} is in use by another Key Vault stand-in"
+            ) from exc
 
     def _load(self) -> None:
         try:
