@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 
 CONNECT_SECONDS = 3.0
 READ_SECONDS = 5.0
@@ -67,17 +68,19 @@ class OidcClient:
                 if response.status_code != 200:
                     raise EntraUnavailable(f"HTTP {response.status_code} from {url}")
                 body = self._body(response, url, deadline)
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise EntraUnavailable(f"timed out reading {url}") from None
         except requests.exceptions.SSLError:
             raise EntraUnavailable(f"TLS verification failed for {url}") from None
-        except requests.RequestException as error:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise EntraUnavailable(f"{type(error).__name__} reading {url}") from None
         return _json_object(body, url)
 
     def _body(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        """The body, whole, by what each socket read brings (`read1`): an answer that trickles
+        in below the read timeout is cut off at the deadline, not read to its end."""
         received = bytearray()
-        for chunk in response.iter_content(CHUNK_BYTES):
+        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
             received += chunk
             if len(received) > self.max_bytes:
                 raise EntraUnavailable(f"more than {self.max_bytes} bytes from {url}")
