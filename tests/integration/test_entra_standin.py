@@ -505,3 +505,23 @@ def test_the_python_api_serves_in_process(tmp_path: Path) -> None:
         ca = x509.load_pem_x509_certificate(standin.ca_path.read_bytes())
         assert "Entra ID stand-in" in ca.subject.rfc4514_string()
         assert standin.settings()["WHEELVAULT_ENTRA_AUTHORITY"] == standin.url
+
+
+def test_a_refusal_carries_the_clients_request_id_only_when_it_is_a_guid(
+    entra_standin: EntraStandinProcess,
+) -> None:
+    url = f"{entra_standin.url}/{entra_standin.tenant_id}/oauth2/v2.0/token"
+    form = {"grant_type": "client_credentials"}
+
+    def correlation(request_id: str) -> str:
+        headers = {"client-request-id": request_id}
+        response = requests.post(
+            url, data=form, headers=headers, verify=str(entra_standin.ca_path), timeout=TIMEOUT
+        )
+        return str(response.json()["correlation_id"])
+
+    guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert correlation(guid) == guid
+    odd = correlation("<script>")
+    assert odd != "<script>"
+    assert len(odd) == len(guid)

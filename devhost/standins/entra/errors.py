@@ -39,8 +39,9 @@ class EntraError(Exception):
         self.description = description
 
     def response(self, authority: str, correlation_id: str | None) -> EntraResponse:
+        """The body Entra sends; ``correlation_id`` is the client's ``client-request-id``."""
         trace_id = str(uuid.uuid4())
-        correlation = correlation_id or str(uuid.uuid4())
+        correlation = _guid(correlation_id) or str(uuid.uuid4())
         stamp = _entra_timestamp(utc_now())
         description = (
             f"AADSTS{self.code}: {self.description}\r\nTrace ID: {trace_id}\r\n"
@@ -151,6 +152,15 @@ def unknown_resource(resource: str, tenant_id: str) -> EntraError:
         "administrator of the tenant or consented to by any user in the tenant. You might have "
         "sent your authentication request to the wrong tenant.",
     )
+
+
+def _guid(value: str | None) -> str | None:
+    """The client's ``client-request-id`` (MSAL sends one), which Entra echoes as the
+    correlation id, if it is a GUID; anything else is not repeated back."""
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _entra_timestamp(moment: datetime) -> str:
