@@ -112,13 +112,14 @@ class Services:
     @property
     def entra(self) -> EntraVerifier | None:
         """The Entra ID verifier, built on first use; None while Entra ID sign-in is off."""
-        config = self.settings.entra
-        if config is None:
-            return None
-        with self._entra_lock:
-            if self._entra is None:
-                self._entra = EntraVerifier(config, OidcClient(config.ca_bundle))
-            return self._entra
+        if self._entra is None:  # every Entra request asks: the settings are parsed once
+            config = self.settings.entra
+            if config is None:
+                return None
+            with self._entra_lock:
+                if self._entra is None:
+                    self._entra = EntraVerifier(config, OidcClient(config.ca_bundle))
+        return self._entra
 
     def _build_vault_pieces(self) -> None:
         with self._vault_lock:
