@@ -292,6 +292,17 @@ def test_malformed_entries_are_reported_once_on_stderr(
     )
 
 
+def test_reports_are_ascii_whatever_the_entry_holds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ENV_INDEXES, "https://ｗv.example.net")
+    assert WheelvaultKeyring(credential=Credential()).get_password("wv.example.net", "me") is None
+    assert capsys.readouterr().err == (
+        f"wheelvault-keyring: {ENV_INDEXES}: entry 'https://\\uff57v.example.net' ignored: "
+        "expected ORIGIN=SCOPE, e.g. https://host=api://app/.default\n"
+    )
+
+
 def test_the_setting_is_read_when_first_needed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_INDEXES, raising=False)
     keyring = WheelvaultKeyring(credential=Credential(TOKEN))
@@ -379,7 +390,7 @@ def test_a_credential_that_cannot_be_built_is_a_failure_like_any_other(
 
 
 def test_describe_bounds_the_reason() -> None:
-    assert describe(ValueError("x" * 1000)) == "ValueError: " + "x" * 299 + "…"
+    assert describe(ValueError("x" * 1000)) == "ValueError: " + "x" * 297 + "..."
     assert describe(ValueError()) == "ValueError"
 
 

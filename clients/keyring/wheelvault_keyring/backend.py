@@ -89,7 +89,7 @@ class TokenSource:
             self.last_failure = redact(str(failure).strip())
             report(
                 f"no Entra ID token for {entry.origin} (scope {entry.scope}): {describe(failure)}"
-                f" — `python -m wheelvault_keyring check {entry.origin}` lists what was tried"
+                f"; `python -m wheelvault_keyring check {entry.origin}` lists what was tried"
             )
             return None
         self._failed_at.pop(entry.scope, None)
@@ -98,7 +98,7 @@ class TokenSource:
 
 
 def default_credential() -> TokenCredential:
-    """The credential chain: environment, workload identity, managed identity, az, azd, …
+    """The credential chain: environment, workload identity, managed identity, az, azd, ...
 
     Imported here, not at module level: keyring loads this module for every lookup, and
     azure.identity takes a noticeable fraction of a second to import.
@@ -187,7 +187,7 @@ def describe(failure: BaseException) -> str:
     lines = str(failure).strip().splitlines()
     reason = redact(lines[0] if lines else "")
     if len(reason) > _MAX_REASON_CHARS:
-        reason = reason[: _MAX_REASON_CHARS - 1] + "…"
+        reason = reason[: _MAX_REASON_CHARS - 3] + "..."
     return f"{type(failure).__name__}: {reason}" if reason else type(failure).__name__
 
 
@@ -197,5 +197,9 @@ def redact(text: str) -> str:
 
 
 def report(line: str) -> None:
-    """One line to stderr: clients show it, and stdout is where ``keyring get`` prints a token."""
-    print(f"{MESSAGE_PREFIX} {line}", file=sys.stderr, flush=True)
+    """One line to stderr: clients show it, and stdout is where ``keyring get`` prints a token.
+
+    Written as ASCII (other characters escaped), so no console encoding can turn the message
+    into an error of its own."""
+    text = f"{MESSAGE_PREFIX} {line}".encode("ascii", "backslashreplace").decode("ascii")
+    print(text, file=sys.stderr, flush=True)
