@@ -1,6 +1,8 @@
-"""Entra ID access tokens: the pure rules (`shared.core.entra`) and the verifier
+"""Entra ID access tokens: the pure rules (`shared.core.entra`), the verifier
 (`shared.services.entra`) with real RSA keys and real PyJWT, the tenant's documents served
-in-process (`tests.support.entra_tokens.FakeTenant`, counting every fetch)."""
+in-process (`tests.support.entra_tokens.FakeTenant`, counting every fetch), and the front door's
+Entra path (`FrontDoor.authorize`). Through `function_app.app` against the Entra ID stand-in:
+tests/integration/test_entra_frontdoor.py."""
 
 from __future__ import annotations
 
@@ -8,16 +10,21 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
+from azure.storage.blob import BlobServiceClient
 from cryptography.hazmat.primitives import serialization
 
+from shared.adapters.blobstore import BlobStore
 from shared.adapters.oidc import EntraUnavailable
+from shared.adapters.sas import SasSigner
 from shared.core.entra import (
     ROLE_PUBLISH,
     ROLE_READ,
@@ -32,6 +39,8 @@ from shared.core.entra import (
 )
 from shared.core.tokens import Scope, new_token
 from shared.services.entra import EntraVerifier
+from shared.services.frontdoor import FrontDoor, HttpProblem
+from shared.services.verifier import TokenVerifier
 from tests.support.entra_tokens import (
     APP_ID_URI,
     CALLER_APP_ID,
@@ -576,3 +585,88 @@ def test_a_remembered_token_is_rechecked_when_the_keys_are_due(
     clock.now += verifier.keys_max_age_seconds
     verifier.verify(token)  # checked in full: the reload is tried (and fails; keys kept)
     assert tenant.fetches[tenant.config.v2_metadata_url] == 2
+
+
+# --- the front door's Entra path (FrontDoor.authorize; storage is never touched) ------------
+
+
+def front_door(entra: EntraVerifier | None) -> FrontDoor:
+    service = BlobServiceClient("https://unused.blob.core.windows.net")
+
+    def no_vault() -> TokenVerifier:
+        raise AssertionError("an Entra ID token must not reach the wheelvault-token verifier")
+
+    return FrontDoor(
+        BlobStore(service),
+        SasSigner(service),
+        no_vault,
+        sas_lifetime=timedelta(minutes=10),
+        page_cache_seconds=60,
+        entra=lambda: entra,
+    )
+
+
+def problem(door: FrontDoor, authorization: str, scope: Scope) -> HttpProblem:
+    with pytest.raises(HttpProblem) as caught:
+        door.authorize(authorization, scope)
+    return caught.value
+
+
+def as_basic(token: str, user: str = "anyone") -> str:
+    return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+
+
+def test_the_front_door_takes_an_entra_token_as_basic_password_or_bearer(
+    tenant: FakeTenant, verifier: EntraVerifier
+) -> None:
+    door = front_door(verifier)
+    token = tenant.token(oid="oid-1", roles=[ROLE_PUBLISH])
+    for header in (as_basic(token), as_basic(token, "__token__"), f"Bearer {token}"):
+        assert door.authorize(header, Scope.PUBLISH) == "entra:oid-1"
+        assert door.authorize(header, Scope.READ) == "entra:oid-1"
+
+
+def test_the_front_door_refuses_saying_why_never_quoting_the_token(
+    tenant: FakeTenant, verifier: EntraVerifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    door = front_door(verifier)
+    token = tenant.token(aud=OTHER_APP_ID_URI)
+    refused = problem(door, f"Bearer {token}", Scope.READ)
+    assert (refused.status, refused.code) == (401, "unauthorized")
+    assert refused.message == (
+        "the Entra ID token was refused: it was issued for another application (aud)"
+    )
+    assert refused.headers == {"WWW-Authenticate": 'Basic realm="wheelvault"'}
+    assert "wrong-audience" in caplog.text
+    for part in token.split("."):
+        assert part not in caplog.text
+        assert part not in refused.message
+
+
+def test_the_front_door_maps_roles_to_403s(tenant: FakeTenant, verifier: EntraVerifier) -> None:
+    door = front_door(verifier)
+    reader = f"Bearer {tenant.token(oid='r', roles=[ROLE_READ])}"
+    assert door.authorize(reader, Scope.READ) == "entra:r"
+    read_only = problem(door, reader, Scope.PUBLISH)
+    assert (read_only.status, read_only.code, read_only.headers) == (403, "forbidden", {})
+    assert read_only.message.endswith("publishing needs the Packages.Publish role")
+    for roles in (None, ["Packages.Admin"]):
+        nobody = problem(door, f"Bearer {tenant.token(roles=roles)}", Scope.READ)
+        assert (nobody.status, nobody.code) == (403, "forbidden")
+        assert "Packages.Read" in nobody.message
+        assert "Packages.Publish" in nobody.message
+
+
+def test_the_front_door_with_entra_off_says_so(tenant: FakeTenant) -> None:
+    off = problem(front_door(None), as_basic(tenant.token()), Scope.READ)
+    assert (off.status, off.code) == (401, "unauthorized")
+    assert off.message.startswith("Entra ID sign-in is not enabled on this index")
+
+
+def test_the_front_door_lets_unreadable_keys_through_as_unavailable(
+    tenant: FakeTenant, verifier: EntraVerifier
+) -> None:
+    tenant.fail.add(tenant.jwks_uri)
+    with pytest.raises(EntraUnavailable):  # functions/frontdoor.py makes it a 503
+        front_door(verifier).authorize(f"Bearer {tenant.token()}", Scope.READ)
