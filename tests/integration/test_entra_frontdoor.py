@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -267,6 +269,29 @@ def test_entra_off_says_so(
     assert code == "unauthorized"
     assert message.startswith("Entra ID sign-in is not enabled on this index")
     assert_never_shown(token, response, caplog)
+
+
+def test_a_hung_authority_is_503_within_ten_seconds(
+    storage_env: BlobStore,
+    vault_standin: VaultStandinProcess,
+    entra_standin: EntraStandinProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listener that accepts connections and never answers: the wait for the keys ends within
+    its bounds (here the 3 s connect timeout, as the TLS handshake never completes; never past
+    the 8 s deadline), and the client hears a 503."""
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        for name, value in entra_standin.settings().items():
+            monkeypatch.setenv(name, value)
+        port = hung.getsockname()[1]
+        monkeypatch.setenv("WHEELVAULT_ENTRA_AUTHORITY", f"https://127.0.0.1:{port}")
+        _index(monkeypatch, vault_standin)
+        started = time.monotonic()
+        response = root(bearer(issue(entra_standin, "reader")))
+        waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert waited < 10
+    reset_services()
 
 
 def test_unreadable_keys_are_503_with_retry_after(
