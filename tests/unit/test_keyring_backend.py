@@ -303,6 +303,17 @@ def test_reports_are_ascii_whatever_the_entry_holds(
     )
 
 
+def test_keyring_properties_from_the_environment_do_not_break_the_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """keyring sets KEYRING_PROPERTY_<NAME> as attribute <name> on every backend it builds."""
+    for name in ("CONFIG", "TOKENS", "CREDENTIAL", "INDEXES"):
+        monkeypatch.setenv(f"KEYRING_PROPERTY_{name}", "x")
+    monkeypatch.setenv(ENV_INDEXES, "https://wv.example.net=api://wv/.default")
+    keyring = WheelvaultKeyring(credential=Credential(TOKEN))
+    assert keyring.get_password("wv.example.net", "me") == TOKEN
+
+
 def test_the_setting_is_read_when_first_needed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_INDEXES, raising=False)
     keyring = WheelvaultKeyring(credential=Credential(TOKEN))

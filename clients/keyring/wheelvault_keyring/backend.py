@@ -146,9 +146,12 @@ class WheelvaultKeyring(KeyringBackend):
         self._config_lock = threading.Lock()
         self._tokens = None if credential is None else TokenSource(lambda: credential)
 
-    @property
-    def config(self) -> KeyringConfig:
-        """The configuration, read from the environment on first use; problems reported once."""
+    def _indexes(self) -> KeyringConfig:
+        """The configuration, read from the environment on first use; problems reported once.
+
+        A method, not a property: keyring sets an attribute on every backend for each
+        KEYRING_PROPERTY_* variable, and a property without a setter would make that fail.
+        """
         with self._config_lock:
             if self._config is None:
                 self._config = config_from_env()
@@ -157,7 +160,7 @@ class WheelvaultKeyring(KeyringBackend):
             return self._config
 
     def get_password(self, service: str, username: str) -> str | None:
-        entry = self.config.match(service)
+        entry = self._indexes().match(service)
         if entry is None:
             return None
         tokens = self._tokens if self._tokens is not None else process_token_source()
