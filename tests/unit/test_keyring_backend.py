@@ -133,7 +133,7 @@ def test_http_is_accepted_for_loopback_hosts(origin: str) -> None:
 
 # --- which service strings match --------------------------------------------------------------
 
-MATCHES = [
+CLIENT_FORMS = [
     # pip, --keyring-provider import and subprocess: the index URL, then the netloc
     ("https://wv.example.net/simple/", "https://wv.example.net"),
     ("wv.example.net", "https://wv.example.net"),
@@ -144,6 +144,9 @@ MATCHES = [
     ("https://wv.example.net/legacy/", "https://wv.example.net"),
     ("https://wv.example.net", "https://wv.example.net"),
     ("https://entra@wv.example.net/simple/", "https://wv.example.net"),
+]
+MATCHES = [
+    *CLIENT_FORMS,
     # hosts are case-insensitive, default ports may be spelled out
     ("HTTPS://WV.Example.NET/simple/", "https://wv.example.net"),
     ("WV.EXAMPLE.NET", "https://wv.example.net"),
@@ -227,7 +230,7 @@ def test_priority_is_above_the_platform_keyrings_and_below_the_chainer() -> None
     assert WheelvaultKeyring.viable
 
 
-@pytest.mark.parametrize(("service", "_origin"), MATCHES[:7])
+@pytest.mark.parametrize(("service", "_origin"), CLIENT_FORMS)
 def test_each_clients_service_string_gets_the_token(service: str, _origin: str) -> None:
     keyring, credential = backend(TOKEN)
     assert keyring.get_password(service, "entra") == TOKEN
