@@ -9,17 +9,20 @@ PY := $(VENV)/bin/python
 # a fresh machine and CI install exactly the same thing, from PyPI.
 PIP_ISOLATED := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null
 PY_SOURCES := shared functions function_app.py devhost bench clients
-# make run's ports: `make run HOST_PORT=7171 BLOB_PORT=10100 VAULT_PORT=8543` (or the same names
-# in the environment). The `wheelvault` command finds the stack's ports in .local/stack.json.
+# make run's ports: `make run HOST_PORT=7171 BLOB_PORT=10100 VAULT_PORT=8543 ENTRA_PORT=8544` (or
+# the same names in the environment). The `wheelvault` command finds the stack's ports in
+# .local/stack.json.
 HOST_PORT ?= 7071
 BLOB_PORT ?= 10000
 VAULT_PORT ?= 8443
+ENTRA_PORT ?= 8444
 
 .PHONY: help deps run test test-fast lint types pytest bench clean
 
 help:
-	@echo "make run    bring up the whole system locally (Azurite, vault stand-in, host on :7071)"
-	@echo "            other ports: make run HOST_PORT=7171 BLOB_PORT=10100 VAULT_PORT=8543"
+	@echo "make run    bring up the whole system locally (Azurite, vault and Entra ID stand-ins,"
+	@echo "            host on :7071); other ports: make run HOST_PORT=7171 BLOB_PORT=10100"
+	@echo "            VAULT_PORT=8543 ENTRA_PORT=8544"
 	@echo "make test   install what is needed and run every check (lint, types, tests)"
 	@echo "make test-fast  lint, types and the tests that need no service or external tool, in"
 	@echo "            seconds (types too: mypy takes ~1 s with its cache, ~10 s cold)"
@@ -63,11 +66,11 @@ test-fast: lint types
 	$(VENV)/bin/pytest -m "not integration and not e2e"
 
 # exec: the supervisor replaces the shell, so Ctrl-C and SIGTERM reach it directly; it stops
-# Azurite, the vault stand-in and the host itself. Data and logs stay in .local/. Settings in
+# Azurite, the stand-ins and the host itself. Data and logs stay in .local/. Settings in
 # the environment (WHEELVAULT_PAGE_CACHE_SECONDS=5 make run) win over local.settings.json, except
 # the endpoints, which always point at this run's children.
 run: deps
-	exec $(PY) -m devhost.stack --host-port $(HOST_PORT) --blob-port $(BLOB_PORT) --vault-port $(VAULT_PORT)
+	exec $(PY) -m devhost.stack --host-port $(HOST_PORT) --blob-port $(BLOB_PORT) --vault-port $(VAULT_PORT) --entra-port $(ENTRA_PORT)
 
 bench: deps
 	$(PY) -m bench.publish

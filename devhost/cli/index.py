@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,6 +46,24 @@ class Refused(IndexCliError):
         super().__init__(f"{status} {code}: {message}" if code else f"HTTP {status}")
         self.status = status
         self.code = code
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """An Entra ID access token (`--entra`): sent as `Authorization: Bearer`, where a wheelvault
+    token goes as the Basic password."""
+
+    value: str = field(repr=False)
+
+
+FrontDoorToken = str | BearerToken
+
+
+def authorization(token: FrontDoorToken) -> str:
+    """The Authorization header that presents `token` to the front door."""
+    if isinstance(token, BearerToken):
+        return f"Bearer {token.value}"
+    return "Basic " + base64.b64encode(f"wheelvault-cli:{token}".encode()).decode()
 
 
 class ProgressReader:
@@ -87,11 +106,10 @@ def _http_url(url: str) -> str:
     return url
 
 
-def _call(base_url: str, path: str, token: str, body: dict[str, str]) -> dict[str, Any]:
+def _call(base_url: str, path: str, token: FrontDoorToken, body: dict[str, str]) -> dict[str, Any]:
     url = _http_url(base_url.rstrip("/") + path)
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
-    credential = base64.b64encode(f"wheelvault-cli:{token}".encode()).decode()
-    request.add_header("Authorization", f"Basic {credential}")
+    request.add_header("Authorization", authorization(token))
     request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=FRONT_DOOR_TIMEOUT) as reply:  # noqa: S310
@@ -148,7 +166,12 @@ def _distributions_in(directory: Path) -> list[Path]:
 
 
 def upload(
-    files: list[Path], *, base_url: str, token: str, progress: bool, skip_existing: bool = False
+    files: list[Path],
+    *,
+    base_url: str,
+    token: FrontDoorToken,
+    progress: bool,
+    skip_existing: bool = False,
 ) -> list[str]:
     """Upload each file through a create-only SAS from the front door; returns the names."""
     names = []
@@ -185,7 +208,7 @@ def _put(path: Path, url: str, *, progress: bool) -> None:
     print(f"uploaded {path.name} ({size} bytes)", file=sys.stderr)
 
 
-def _check_identical(path: Path, *, base_url: str, token: str, refusal: Refused) -> None:
+def _check_identical(path: Path, *, base_url: str, token: FrontDoorToken, refusal: Refused) -> None:
     """Like twine's --skip-existing, but by content: the same name with other bytes still fails.
 
     The published file's sha256 comes from the front door (a publish token may read), so this
@@ -213,7 +236,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def install_urls(requirement: str, *, base_url: str, token: str) -> dict[str, Any]:
+def install_urls(requirement: str, *, base_url: str, token: FrontDoorToken) -> dict[str, Any]:
     return _call(base_url, "/sas/install", token, {"requirement": requirement})
 
 
@@ -286,14 +309,18 @@ def wait_for(store: BlobStore, names: list[str], timeout: float) -> dict[str, tu
 
 
 def run_index_command(
-    args: Any, settings: Settings, front_door: str | None, token_for: Callable[[str], str]
+    args: Any,
+    settings: Settings,
+    front_door: str | None,
+    token_for: Callable[[str], FrontDoorToken],
 ) -> int:
     """Dispatch the non-token commands; returns the exit status. `front_door`: the base URL
-    for upload and sas; `token_for(name)`: a local token's value, when none is given."""
+    for upload and sas; `token_for(name)`: the local token `name`'s value when no token is
+    given, or with --entra an Entra ID token for that token's role."""
     base_url = front_door or ""
     if args.group == "upload":
         files = distributions(args.files)
-        token = args.token or os.environ.get(TOKEN_ENV) or token_for("local-publisher")
+        token = _given_token(args) or token_for("local-publisher")
         names = upload(
             files,
             base_url=base_url,
@@ -305,7 +332,7 @@ def run_index_command(
             return _report(build_services(settings).store, names, args.timeout)
         return 0
     if args.group == "sas":
-        token = args.token or os.environ.get(TOKEN_ENV) or token_for("local-reader")
+        token = _given_token(args) or token_for("local-reader")
         answer = install_urls(args.requirement, base_url=base_url, token=token)
         if args.json:
             print(json.dumps(answer, indent=2))
@@ -339,6 +366,13 @@ def run_index_command(
         print("reindex: nothing to change" if not changed else f"reindexed: {', '.join(changed)}")
         return 0
     raise IndexCliError(f"unknown command {args.group!r}")
+
+
+def _given_token(args: Any) -> str | None:
+    """--token, else $WHEELVAULT_TOKEN; neither with --entra (then the sign-in decides)."""
+    if args.entra:
+        return None
+    return str(args.token or os.environ.get(TOKEN_ENV) or "") or None
 
 
 def _report(store: BlobStore, names: list[str], timeout: float) -> int:

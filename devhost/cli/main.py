@@ -2,7 +2,10 @@
 
     wheelvault token create NAME --scope read|publish [--rotate-after P30D] [--overlap P7D]
     wheelvault token list | show NAME | url NAME | rotate NAME | revoke NAME
-    wheelvault upload FILE_OR_DIR... [--wait] [--skip-existing]   wheelvault sas REQUIREMENT
+    wheelvault upload FILE_OR_DIR... [--wait] [--skip-existing] [--entra [--entra-scope S]]
+    wheelvault sas REQUIREMENT [--entra [--entra-scope SCOPE]]
+    wheelvault entra token --role read|publish | --principal NAME
+    wheelvault entra env [--role read|publish | --principal NAME]
     wheelvault status FILE...                 wheelvault yank|unyank PROJECT --version V|--file F
     wheelvault delete PROJECT FILE            wheelvault reindex
     wheelvault upstream list [PROJECT...]     wheelvault upstream drop PROJECT...|--all
@@ -32,7 +35,21 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from pydantic import ValidationError
 
-from devhost.cli.index import TOKEN_ENV, IndexCliError, run_index_command
+from devhost.cli.entra import (
+    EntraCliError,
+    LocalEntra,
+    add_entra_commands,
+    add_entra_options,
+    run_entra,
+    sign_in,
+)
+from devhost.cli.index import (
+    TOKEN_ENV,
+    BearerToken,
+    FrontDoorToken,
+    IndexCliError,
+    run_index_command,
+)
 from devhost.cli.upstream import add_upstream_commands
 from devhost.stack.state import is_live
 from devhost.standins.keyvault.credential import LocalVaultCredential
@@ -163,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         actions.add_parser(action, help=text).add_argument("name", metavar="NAME", help=_NAME_HELP)
     _add_index_commands(groups)
     add_upstream_commands(groups)
+    add_entra_commands(groups)
     return parser
 
 
@@ -191,6 +209,7 @@ def _add_index_commands(groups: Any) -> None:
         "(*.tar.gz) directly in it are uploaded, other files in it are skipped with a note",
     )
     front_door(upload, "publish", "local-publisher")
+    add_entra_options(upload)
     upload.add_argument("--wait", action="store_true", help="wait until each is published")
     upload.add_argument(
         "--skip-existing",
@@ -216,6 +235,7 @@ def _add_index_commands(groups: Any) -> None:
         help='a PEP 508 requirement: "demo", "demo>=1.2" or "demo==1.2.0"',
     )
     front_door(sas, "read", "local-reader")
+    add_entra_options(sas)
     sas.add_argument("--json", action="store_true", help="the whole answer as JSON")
 
     status = groups.add_parser(
@@ -279,6 +299,7 @@ class LocalStack:
     storage_api_version: str
     vault_url: str
     vault_ca: str
+    entra: LocalEntra | None = None
 
 
 def find_stack(root: Path) -> tuple[LocalStack | None, str]:
@@ -314,7 +335,7 @@ def _parse_stack(data: Any, root: Path) -> LocalStack:
     values = {name: data[name] for name in fields}
     if not all(isinstance(value, str) and value for value in values.values()):
         raise ValueError("an endpoint is missing")
-    return LocalStack(**values)
+    return LocalStack(**values, entra=LocalEntra.from_state(data.get("entra")))
 
 
 class Endpoints:
@@ -403,6 +424,8 @@ class Target:
     front_door: str | None
     has_vault: bool
     why_no_vault: str
+    local_entra: LocalEntra | None = None
+    """The local stand-in, when the command's front door is the local stack's."""
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Target:
@@ -415,7 +438,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
         values.update(found.require_storage())
     else:  # a placeholder keeps the settings model satisfied; nothing reads it
         values["WHEELVAULT_STORAGE"] = "UseDevelopmentStorage=true"
-    token_given = bool(getattr(args, "token", None) or found.env.get(TOKEN_ENV))
+    token_given = bool(
+        getattr(args, "entra", False) or getattr(args, "token", None) or found.env.get(TOKEN_ENV)
+    )
     wants_vault = args.group == "token" or (args.group in ("upload", "sas") and not token_given)
     vault = found.vault() if wants_vault else None
     if vault is None and args.group == "token":
@@ -432,7 +457,17 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -
                 "WHEELVAULT_PUBLIC_URL (only the local stack's own vault implies its URL)"
             )
     front_door = found.front_door() if args.group in ("upload", "sas") else None
-    return Target(_settings(values), front_door, vault is not None, found.no_stack)
+    stack = found.stack
+    local_entra = (
+        stack.entra
+        if stack is not None and front_door is not None and _same_origin(front_door, stack.host_url)
+        else None
+    )
+    return Target(_settings(values), front_door, vault is not None, found.no_stack, local_entra)
+
+
+def _same_origin(url: str, other: str) -> bool:
+    return url.rstrip("/") == other.rstrip("/")
 
 
 def _settings(values: dict[str, str]) -> Settings:
@@ -495,6 +530,17 @@ def run_token(args: argparse.Namespace, tokens: Tokens) -> None:
     elif args.action == "revoke":
         count = tokens.revoke(args.name)
         print(f"token {args.name!r} revoked ({count} versions disabled)", file=sys.stderr)
+
+
+ROLE_OF_LOCAL_TOKEN = {"local-publisher": "publish", "local-reader": "read"}
+
+
+def _front_door_token(args: argparse.Namespace, target: Target, name: str) -> FrontDoorToken:
+    """What upload and sas present when no token is given: with --entra an Entra ID access
+    token for the role of the local token `name`, else that local token's value."""
+    if args.entra:
+        return BearerToken(sign_in(args, target.local_entra, ROLE_OF_LOCAL_TOKEN[name]))
+    return _local_token(target, name)
 
 
 def _local_token(target: Target, name: str) -> str:
@@ -562,22 +608,49 @@ def _info_json(info: Any) -> dict[str, Any]:
     }
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.group in ("upload", "sas"):
+        args.entra = args.entra or bool(args.entra_scope)  # a scope means Entra sign-in
+        if args.entra and args.token:
+            parser.error("--token and --entra exclude each other: a token or an Entra sign-in")
+    return args
+
+
+def _run_entra(args: argparse.Namespace) -> int:
+    stack, no_stack = find_stack(args.root)
+    if stack is None:
+        return run_entra(args, None, "", no_stack)
+    return run_entra(args, stack.entra, stack.host_url, "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     settings: Settings | None = None
     try:
+        if args.group == "entra":
+            return _run_entra(args)
         target = load_cli_settings(args)
         settings = target.settings
         if args.group != "token":
             return run_index_command(
-                args, settings, target.front_door, lambda name: _local_token(target, name)
+                args, settings, target.front_door, lambda n: _front_door_token(args, target, n)
             )
         with secret_client_from_settings(
             settings, local_credential=LocalVaultCredential()
         ) as client:
             tokens = Tokens(SecretStore(client), public_url=settings.public_url)
             run_token(args, tokens)
-    except (CliError, TokenError, SettingsError, IndexCliError, NotFound, ValueError) as error:
+    except (
+        CliError,
+        EntraCliError,
+        TokenError,
+        SettingsError,
+        IndexCliError,
+        NotFound,
+        ValueError,
+    ) as error:
         print(f"wheelvault: error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except ClientAuthenticationError:

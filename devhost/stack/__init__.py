@@ -1,4 +1,5 @@
-"""The whole local system (``make run``): Azurite, the Key Vault stand-in, the functions host.
+"""The whole local system (``make run``): Azurite, the Key Vault and Entra ID stand-ins, the
+functions host.
 
 ``python -m devhost.stack`` supervises them (``__main__.py``); tests use :class:`Stack`
 (``supervisor.py``) directly or run the module as a subprocess with ``--root`` in a temporary

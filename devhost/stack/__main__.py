@@ -1,9 +1,9 @@
 """``python -m devhost.stack`` (what ``make run`` execs): start the local system, supervise it.
 
-Starts Azurite, the Key Vault stand-in and the functions host as children, prints the banner,
-then waits. SIGINT (Ctrl-C) or SIGTERM stops every child and exits 0. A child that dies on its
-own is restarted on its port and data, with backoff (restarts.py), while the others keep
-running; each death and each restart is one line on stderr. A child that keeps dying is
+Starts Azurite, the Key Vault and Entra ID stand-ins and the functions host as children, prints
+the banner, then waits. SIGINT (Ctrl-C) or SIGTERM stops every child and exits 0. A child that
+dies on its own is restarted on its port and data, with backoff (restarts.py), while the others
+keep running; each death and each restart is one line on stderr. A child that keeps dying is
 reported with the end of its log, the rest are stopped, and the exit status is 1. A port
 already in use, or another stack on the same root, is one line on stderr and exit status 2,
 before anything is started.
@@ -37,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop_requested = stop_on_signals()
     stack = Stack(
         args.root,
-        ports=Ports(blob=args.blob_port, vault=args.vault_port, host=args.host_port),
+        ports=Ports(
+            blob=args.blob_port, vault=args.vault_port, host=args.host_port, entra=args.entra_port
+        ),
         cancel=stop_requested,
     )
     try:
@@ -122,7 +124,8 @@ def _error(message: str, status: int) -> int:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=f"python -m {PROG}",
-        description="Run Azurite, the Key Vault stand-in and the functions host together.",
+        description="Run Azurite, the Key Vault and Entra ID stand-ins and the functions host "
+        "together.",
     )
     parser.add_argument(
         "--root",
@@ -134,6 +137,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ("blob", DEFAULT_PORTS.blob),
         ("vault", DEFAULT_PORTS.vault),
         ("host", DEFAULT_PORTS.host),
+        ("entra", DEFAULT_PORTS.entra),
     ):
         parser.add_argument(
             f"--{role}-port",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from devhost.stack.config import REPO_ROOT, stack_values
+from devhost.stack.entra import SETTINGS as ENTRA_SETTINGS
 from devhost.stack.provision import PUBLISHER, READER
 from devhost.stack.supervisor import Stack
 
@@ -21,10 +22,11 @@ def banner(stack: Stack) -> str:
         f"  storage   CONN={shlex.quote(stack.storage_connection_string)}",
         f"  tokens    {READER} (read), {PUBLISHER} (publish): {wheelvault} token show NAME",
     ]
+    lines += _entra_lines(stack, wheelvault)
     lines += _cli_environment(stack)
     lines += [
         f"  services  host {stack.public_url}  blob http://127.0.0.1:{stack.ports.blob}"
-        f"  vault {stack.vault_url}",
+        f"  vault {stack.vault_url}  entra {stack.entra.url}",
         f"  data      {paths.shown(paths.local)}/ (packages and tokens survive a restart)",
         "  logs      " + ", ".join(paths.shown(paths.log(name)) for name in stack.children),
     ]
@@ -45,6 +47,20 @@ def _index_lines(stack: Stack) -> list[str]:
     ]
 
 
+def _entra_lines(stack: Stack, wheelvault: str) -> list[str]:
+    """How to sign in with Entra ID locally. The principals' secrets stay in the stand-in's
+    data dir, where the `wheelvault entra` commands read them: none is printed here."""
+    if stack.paths.root != REPO_ROOT:
+        wheelvault += f" --root {shlex.quote(str(stack.paths.root))}"
+    return [
+        "  entra     sign in with the Entra ID stand-in as principal reader, publisher, developer "
+        "(both roles) or nobody",
+        f"            a token   {wheelvault} entra token --role read|publish",
+        f'            keyring   eval "$({wheelvault} entra env --role read)"  '
+        "(DefaultAzureCredential too)",
+    ]
+
+
 def _cli_environment(stack: Stack) -> list[str]:
     """How the `wheelvault` command finds this stack.
 
@@ -61,6 +77,8 @@ def _cli_environment(stack: Stack) -> list[str]:
     exported = " ".join(
         f"{name}={shlex.quote(value)}"
         for name, value in variables.items()
-        if name.startswith("WHEELVAULT_")  # AzureWebJobsStorage is the host's alone
+        # AzureWebJobsStorage and the Entra settings are the host's alone: the CLI finds the
+        # stand-in through stack.json (`--root`)
+        if name.startswith("WHEELVAULT_") and name not in ENTRA_SETTINGS
     )
     return [*found, f"  cli env   export {exported}"]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.listening import LOOPBACK
+from devhost.stack.entra import SETTINGS as ENTRA_SETTINGS
+from devhost.stack.entra import EntraEndpoint
 from devhost.stack.state import FILE_NAME as STATE_FILE
 from devhost.stack.state import write_json
 from devhost.standins.azurite import API_VERSION, connection_string
@@ -25,11 +27,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Ports:
-    """The three listening ports; 0 means "pick a free one" (tests)."""
+    """The listening ports; 0 means "pick a free one" (tests)."""
 
     blob: int = 10000
     vault: int = 8443
     host: int = 7071
+    entra: int = 8444
 
 
 DEFAULT_PORTS = Ports()
@@ -43,6 +46,7 @@ STACK_OWNED = (
     "WHEELVAULT_VAULT_CREDENTIAL",
     "WHEELVAULT_VAULT_CA_BUNDLE",
     "WHEELVAULT_PUBLIC_URL",
+    *ENTRA_SETTINGS,
 )
 """Settings that must point at this run's children, whatever the file or the shell says."""
 _STACK_OWNED_PREFIXES = ("AzureWebJobsStorage__", "WHEELVAULT_STORAGE__")
@@ -58,6 +62,7 @@ class StackPaths:
         self.local = root / ".local"
         self.azurite_data = self.local / "azurite"
         self.vault_data = self.local / "keyvault"
+        self.entra_data = self.local / "entra"
         self.logs = self.local / "logs"
         self.host_settings = self.local / "host.settings.json"
         self.pids = self.local / "stack.pids"
@@ -83,6 +88,7 @@ class Endpoints:
     vault_url: str
     vault_ca: Path
     public_url: str
+    entra: EntraEndpoint
 
     @property
     def storage(self) -> str:
@@ -108,6 +114,7 @@ def stack_values(endpoints: Endpoints) -> dict[str, str]:
         "WHEELVAULT_VAULT_CREDENTIAL": "local",
         "WHEELVAULT_VAULT_CA_BUNDLE": str(endpoints.vault_ca.resolve()),
         "WHEELVAULT_PUBLIC_URL": endpoints.public_url,
+        **endpoints.entra.settings(),
     }
 
 

@@ -27,9 +27,14 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 def write_json(path: Path, document: Mapping[str, Any]) -> None:
     """Replace `path` with `document` atomically (the temp file sits next to it): the stack's
     state, and the settings file it hands the host."""
+    write_text(path, json.dumps(document, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically: a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
 
 

@@ -1,4 +1,4 @@
-"""`Stack`: Azurite, the Key Vault stand-in and the functions host as one unit.
+"""`Stack`: Azurite, the Key Vault and Entra ID stand-ins and the functions host as one unit.
 
 Used by ``python -m devhost.stack`` (``make run``) and by tests, which give it a temporary root
 and free ports. ``start()`` returns once the host's ``/health`` answers 200, the containers exist
@@ -48,10 +48,12 @@ from devhost.stack.config import (
     host_values,
     write_settings,
 )
+from devhost.stack.entra import EntraEndpoint, entra_endpoint
 from devhost.stack.provision import PUBLISHER, READER, LocalToken, ensure_containers, ensure_tokens
 from devhost.stack.state import this_process, write_json
 from devhost.standins import azurite
 from devhost.standins.azurite import API_VERSION
+from devhost.standins.entra.__main__ import READY_PREFIX as ENTRA_READY
 from devhost.standins.host.localhost import READY_PREFIX as HOST_READY
 from devhost.standins.host.settings import SettingsFileError, read_values
 from devhost.standins.keyvault.__main__ import READY_PREFIX as VAULT_READY
@@ -65,11 +67,13 @@ READY_TIMEOUT = 60.0  # seconds for a child to answer after it started
 STOP_TIMEOUT = 10.0  # seconds for a child to exit after SIGTERM, before SIGKILL
 
 VAULT_READY_LINE = re.compile(rf"^{re.escape(VAULT_READY)} url=(?P<url>\S+) ca=(?P<ca>.+)$", re.M)
+ENTRA_READY_LINE = re.compile(rf"^{re.escape(ENTRA_READY)} url=(?P<url>\S+) ca=(?P<ca>.+)$", re.M)
 HOST_READY_LINE = re.compile(rf"^{re.escape(HOST_READY)} url=(?P<url>\S+)$", re.M)
 PORT_USERS = {
     "blob": ("--blob-port", "Azurite's blob service: another Azurite, or another `make run`?"),
     "vault": ("--vault-port", "the Key Vault stand-in: another `make run`?"),
     "host": ("--host-port", "the Functions host: `func start`, or another `make run`?"),
+    "entra": ("--entra-port", "the Entra ID stand-in: another `make run`?"),
 }
 """Per port: the option that moves it, and what normally listens there (for the error)."""
 
@@ -118,6 +122,10 @@ class Stack(StartStop):
     @property
     def vault_ca(self) -> Path:
         return _running(self.endpoints).vault_ca
+
+    @property
+    def entra(self) -> EntraEndpoint:
+        return _running(self.endpoints).entra
 
     @property
     def reader_token(self) -> str | None:
@@ -222,10 +230,15 @@ class Stack(StartStop):
         env = child_environment(os.environ)
         blob = self._spawn_azurite(env)
         vault = self._spawn_vault(env)
+        entra = self._spawn_entra(env)
         self._wait_azurite(blob)
         found = self._wait_vault(vault)
         self.endpoints = Endpoints(
-            self.ports.blob, found["url"], Path(found["ca"].strip()), self.public_url
+            self.ports.blob,
+            found["url"],
+            Path(found["ca"].strip()),
+            self.public_url,
+            self._wait_entra(entra),
         )
         values = host_values(base, self.endpoints)
         write_settings(self.paths.host_settings, values)
@@ -241,7 +254,12 @@ class Stack(StartStop):
     def _restart(self, name: str) -> None:
         old = self.children[name]
         old.stop(STOP_TIMEOUT)  # reaps it, and kills anything it left in its group
-        port = {"azurite": self.ports.blob, "keyvault": self.ports.vault, "host": self.ports.host}
+        port = {
+            "azurite": self.ports.blob,
+            "keyvault": self.ports.vault,
+            "entra": self.ports.entra,
+            "host": self.ports.host,
+        }
         if not _port_free(port[name]):
             raise StackError(f"port {port[name]} is no longer free (something else took it)")
         env = child_environment(os.environ)
@@ -254,6 +272,10 @@ class Stack(StartStop):
             if found["url"] != self.vault_url:
                 raise StackError(f"the vault came back at {found['url']}, not {self.vault_url}")
             self.tokens = ensure_tokens(_running(self.settings), self.cancel)
+        elif name == "entra":
+            back = self._wait_entra(self._spawn_entra(env))
+            if back.state() != self.entra.state():  # the host was told about the first one
+                raise StackError(f"the Entra ID stand-in came back at {back.url}, not as before")
         else:
             self._wait_host(self._spawn_host(env))
 
@@ -262,6 +284,10 @@ class Stack(StartStop):
 
     def _wait_vault(self, vault: Child) -> re.Match[str]:
         return self._wait(vault, ready_line(vault, VAULT_READY_LINE), "ready")
+
+    def _wait_entra(self, entra: Child) -> EntraEndpoint:
+        found = self._wait(entra, ready_line(entra, ENTRA_READY_LINE), "ready")
+        return entra_endpoint(found["url"], Path(found["ca"].strip()), self.paths.entra_data)
 
     def _wait_host(self, host: Child) -> None:
         self._wait(host, ready_line(host, HOST_READY_LINE), "ready")
@@ -279,6 +305,7 @@ class Stack(StartStop):
             "vault_url": self.vault_url,
             "vault_ca": str(self.vault_ca.resolve()),
             "ports": dataclasses.asdict(self.ports),
+            "entra": self.entra.state(),
             "started_at": self.ready_at,
         }
         write_json(self.paths.state, state)
@@ -304,7 +331,7 @@ class Stack(StartStop):
         picked = iter(free_ports(sum(1 for port in chosen.values() if port == 0)))
         chosen = {role: port or next(picked) for role, port in chosen.items()}
         if len(set(chosen.values())) != len(chosen):
-            raise PortInUse(f"the three ports must differ, got {chosen}")
+            raise PortInUse(f"the ports must differ, got {chosen}")
         for role, port in chosen.items():
             if not _port_free(port):
                 option, user = PORT_USERS[role]
@@ -341,6 +368,11 @@ class Stack(StartStop):
         data = ["--data-dir", str(self.paths.vault_data)]
         args = _python_server("devhost.standins.keyvault", self.ports.vault, data)
         return self._spawn("keyvault", "the Key Vault stand-in", args, env)
+
+    def _spawn_entra(self, env: dict[str, str]) -> Child:
+        data = ["--data-dir", str(self.paths.entra_data)]
+        args = _python_server("devhost.standins.entra", self.ports.entra, data)
+        return self._spawn("entra", "the Entra ID stand-in", args, env)
 
     def _spawn_host(self, env: dict[str, str]) -> Child:
         settings = ["--settings", str(self.paths.host_settings)]

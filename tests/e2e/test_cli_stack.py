@@ -29,7 +29,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """On free ports, never the defaults: the CLI must find it, not guess :10000 and :7071."""
-    with Stack(tmp_path_factory.mktemp("stack"), ports=Ports(blob=0, vault=0, host=0)) as running:
+    with Stack(
+        tmp_path_factory.mktemp("stack"), ports=Ports(blob=0, vault=0, host=0, entra=0)
+    ) as running:
         assert running.paths.state.is_file(), "a ready stack writes .local/stack.json"
         yield running
 

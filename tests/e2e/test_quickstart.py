@@ -1,9 +1,9 @@
 """The README's quickstart, line for line, in a fresh clone: `make run` from nothing, a demo
 wheel uploaded and published, and installed with pip from the private index.
 
-It runs on free ports, so a `make run` of your own (or anything else on 7071, 10000, 8443) does
-not stop it: the ports go to `make run` as HOST_PORT, BLOB_PORT and VAULT_PORT in the
-environment, the one health-check URL gets the host's port, and the `wheelvault` command finds
+It runs on free ports, so a `make run` of your own (or anything else on 7071, 10000, 8443, 8444)
+does not stop it: the ports go to `make run` as HOST_PORT, BLOB_PORT, VAULT_PORT and ENTRA_PORT in
+the environment, the one health-check URL gets the host's port, and the `wheelvault` command finds
 the stack by itself through the clone's `.local/stack.json`."""
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def test_the_quickstart_is_short() -> None:
 
 
 def free_ports() -> dict[str, int]:
-    """Three distinct free ports, as `make run` variables."""
-    sockets = [socket.socket() for _ in range(3)]
+    """Four distinct free ports, as `make run` variables."""
+    sockets = [socket.socket() for _ in range(4)]
     try:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
@@ -52,7 +52,8 @@ def free_ports() -> dict[str, int]:
     finally:
         for sock in sockets:
             sock.close()
-    return dict(zip(("HOST_PORT", "BLOB_PORT", "VAULT_PORT"), ports, strict=True))
+    names = ("HOST_PORT", "BLOB_PORT", "VAULT_PORT", "ENTRA_PORT")
+    return dict(zip(names, ports, strict=True))
 
 
 def uncommitted_changes() -> str:
@@ -73,7 +74,7 @@ def test_the_quickstart_waits_on_the_host_port_only() -> None:
     """Free ports work only while the default ports appear nowhere else in the quickstart."""
     moved = on_host_port(quickstart_lines(), 1)
     commands = [line.split("#", 1)[0] for line in moved]
-    assert not [c for c in commands if re.search(r"\b(7071|10000|8443)\b", c)], commands
+    assert not [c for c in commands if re.search(r"\b(7071|10000|8443|8444)\b", c)], commands
     assert any("127.0.0.1:1/" in c for c in commands), "no health check on the host port"
 
 

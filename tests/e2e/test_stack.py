@@ -12,6 +12,7 @@ child brought back after a kill -9 with the packages and tokens intact.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from azure.storage.blob import BlobServiceClient
 from devhost.stack import PUBLISHER, READER, Ports, Stack
 from devhost.stack.state import read_live_state
 from devhost.standins.azurite import API_VERSION, connection_string
+from devhost.standins.entra.principals import read_directory
 from devhost.standins.keyvault.credential import LocalVaultCredential
 from devhost.wheels import build_wheel
 from shared.adapters.secretstore import SecretStore
@@ -126,6 +128,8 @@ class Supervisors:
                     str(ports.vault),
                     "--host-port",
                     str(ports.host),
+                    "--entra-port",
+                    str(ports.entra),
                 ],
                 cwd=REPO_ROOT,
                 stdout=stdout,
@@ -172,16 +176,30 @@ def supervisors(tmp_path: Path) -> Iterator[Supervisors]:
 
 
 def free_ports() -> Ports:
-    """Three distinct free ports (each socket stays bound until all three are picked)."""
-    sockets = [socket.socket() for _ in range(3)]
+    """Four distinct free ports (each socket stays bound until all four are picked)."""
+    sockets = [socket.socket() for _ in range(4)]
     try:
         for sock in sockets:
             sock.bind((LOOPBACK, 0))
-        blob, vault, host = (int(sock.getsockname()[1]) for sock in sockets)
+        blob, vault, host, entra = (int(sock.getsockname()[1]) for sock in sockets)
     finally:
         for sock in sockets:
             sock.close()
-    return Ports(blob=blob, vault=vault, host=host)
+    return Ports(blob=blob, vault=vault, host=host, entra=entra)
+
+
+def every_port(ports: Ports) -> list[int]:
+    return list(dataclasses.astuple(ports))
+
+
+def entra_token(root: Path, role: str = "read") -> str:
+    """An access token from the stack's Entra ID stand-in, as `wheelvault entra token` prints."""
+    command = [sys.executable, "-m", "devhost.cli", "--root", str(root), "entra", "token"]
+    done = subprocess.run(
+        [*command, "--role", role], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def get(url: str, user: str = "", token: str = "") -> tuple[int, bytes]:
@@ -235,7 +253,7 @@ def processes_mentioning(root: Path) -> list[str]:
 def stop_and_check(supervisor: Supervisor) -> None:
     """SIGTERM as `kill` or Ctrl-C would; everything must be gone afterwards."""
     pids = supervisor.pids()
-    assert set(pids) == {"supervisor", "azurite", "keyvault", "host"}
+    assert set(pids) == {"supervisor", "azurite", "keyvault", "entra", "host"}
     began = time.monotonic()
     supervisor.process.send_signal(signal.SIGTERM)
     assert supervisor.process.wait(STOP_TIMEOUT) == 0, supervisor.stderr()
@@ -247,8 +265,7 @@ def stop_and_check(supervisor: Supervisor) -> None:
     left = {name: pid for name, pid in pids.items() if alive(pid)}
     assert left == {}, f"still running: {left}"
     assert processes_mentioning(supervisor.root) == []
-    ports = supervisor.ports
-    assert [p for p in (ports.blob, ports.vault, ports.host) if listening(p)] == []
+    assert [p for p in every_port(supervisor.ports) if listening(p)] == []
     assert not (supervisor.root / ".local" / "stack.pids").exists()
     assert not (supervisor.root / ".local" / "stack.json").exists()
 
@@ -330,9 +347,9 @@ def assert_installs(index_url: str, venv: Path, home: Path, project: str = "stac
 
 def test_stack_class_on_free_ports(tmp_path: Path) -> None:
     """The in-process API tests can use: port 0 everywhere, URLs and both token values."""
-    with Stack(tmp_path / "root", ports=Ports(blob=0, vault=0, host=0)) as stack:
+    with Stack(tmp_path / "root", ports=Ports(blob=0, vault=0, host=0, entra=0)) as stack:
         ports = stack.ports
-        assert 0 not in (ports.blob, ports.vault, ports.host)
+        assert 0 not in every_port(ports)
         assert stack.reader_token is not None
         assert stack.publisher_token is not None
         assert stack.index_url == (
@@ -342,10 +359,10 @@ def test_stack_class_on_free_ports(tmp_path: Path) -> None:
         assert get(f"{stack.public_url}/health")[0] == 200
         pids = stack.pids
     assert [name for name, pid in pids.items() if alive(pid)] == []
-    assert [p for p in (ports.blob, ports.vault, ports.host) if listening(p)] == []
+    assert [p for p in every_port(ports) if listening(p)] == []
 
 
-@pytest.mark.parametrize("role", ["blob", "vault", "host"])
+@pytest.mark.parametrize("role", ["blob", "vault", "host", "entra"])
 def test_a_port_in_use_is_one_clear_line_and_exit_2(
     supervisors: Supervisors, tmp_path: Path, role: str
 ) -> None:
@@ -363,7 +380,7 @@ def test_a_port_in_use_is_one_clear_line_and_exit_2(
     assert "Traceback" not in supervisor.stderr()
     assert processes_mentioning(tmp_path / "root") == []
     assert not (tmp_path / "root" / ".local" / "stack.pids").exists()
-    others = [p for p in (ports.blob, ports.vault, ports.host) if p != port]
+    others = [p for p in every_port(ports) if p != port]
     assert [p for p in others if listening(p)] == []
 
 
@@ -383,7 +400,7 @@ def test_stack_json_says_where_everything_is_while_the_stack_runs(
     assert state["pid"] == supervisor.process.pid
     assert state["root"] == str(root.resolve())
     assert state["host_url"] == state["public_url"] == supervisor.public_url
-    assert state["ports"] == {"blob": ports.blob, "vault": ports.vault, "host": ports.host}
+    assert state["ports"] == dataclasses.asdict(ports)
     assert state["vault_url"] == f"https://{LOOPBACK}:{ports.vault}"
     assert Path(state["vault_ca"]).is_absolute()
     assert Path(state["vault_ca"]).is_file()
@@ -396,6 +413,7 @@ def test_stack_json_says_where_everything_is_while_the_stack_runs(
         assert {c.name for c in service.list_containers()} >= set(layout.CONTAINERS)
     text = (root / ".local" / "stack.json").read_text()
     assert not re.search(r"wvt_", text), "stack.json must hold no token"
+    check_entra_entry(supervisor, state["entra"])
     # The same settings, exported in the banner for a CLI that does not read the file.
     exported = dict(re.findall(r" (WHEELVAULT_\w+)=('[^']*'|\S+)", cli_env_line(supervisor)))
     assert {k: v.strip("'") for k, v in exported.items()} == {
@@ -407,6 +425,29 @@ def test_stack_json_says_where_everything_is_while_the_stack_runs(
         "WHEELVAULT_PUBLIC_URL": state["public_url"],
     }
     stop_and_check(supervisor)  # which checks the file is gone
+
+
+def check_entra_entry(supervisor: Supervisor, entry: dict[str, str]) -> None:
+    """Where the Entra ID stand-in is, what the host trusts, and no secret in stack.json or
+    the banner: those stay in the stand-in's entra.json, which the entry names."""
+    directory = read_directory(Path(entry["principals"]))
+    assert entry["url"] == f"https://{LOOPBACK}:{supervisor.ports.entra}"
+    assert entry["tenant_id"] == directory.tenant_id
+    assert entry["scope"] == "api://wheelvault-local/.default"
+    assert entry["identity_endpoint"] == f"{entry['url']}/msi/token"
+    assert Path(entry["ca"]).is_file()
+    assert Path(entry["ca_bundle"]).read_text().endswith(Path(entry["ca"]).read_text())
+    host = json.loads((supervisor.root / ".local" / "host.settings.json").read_text())["Values"]
+    assert {k: v for k, v in host.items() if k.startswith("WHEELVAULT_ENTRA_")} == {
+        "WHEELVAULT_ENTRA_TENANT_ID": directory.tenant_id,
+        "WHEELVAULT_ENTRA_AUDIENCE": entry["audience"],
+        "WHEELVAULT_ENTRA_AUTHORITY": entry["url"],
+        "WHEELVAULT_ENTRA_CA_BUNDLE": entry["ca"],
+    }
+    secrets = [p.client_secret for p in directory.principals.values()]
+    shown = (supervisor.root / ".local" / "stack.json").read_text() + supervisor.stdout()
+    assert [s for s in [*secrets, directory.identity_header] if s in shown] == []
+    assert "entra token --role read|publish" in supervisor.stdout()
 
 
 def cli_env_line(supervisor: Supervisor) -> str:
@@ -445,6 +486,8 @@ def test_settings_in_the_environment_win_except_the_endpoints(
         "WHEELVAULT_VAULT_URL": "https://127.0.0.1:9",
         "WHEELVAULT_STORAGE": connection_string(LOOPBACK, 9),
         "WHEELVAULT_PUBLIC_URL": "http://elsewhere.invalid",
+        "WHEELVAULT_ENTRA_TENANT_ID": "00000000-0000-0000-0000-000000000000",
+        "WHEELVAULT_ENTRA_AUTHORITY": "https://login.microsoftonline.com",
     }
     root, ports = tmp_path / "root", free_ports()
     supervisor, _ = supervisors.start(root, ports, env)
@@ -460,6 +503,8 @@ def test_settings_in_the_environment_win_except_the_endpoints(
     status, body = get(f"{supervisor.public_url}/health")
     assert status == 200, body
     assert state_of(supervisor)["public_url"] == supervisor.public_url
+    # The host trusts this run's Entra ID stand-in, not the tenant the shell names.
+    assert get(f"{supervisor.public_url}/simple/", "entra", entra_token(root))[0] == 200
     stop_and_check(supervisor)
 
 
@@ -478,6 +523,7 @@ RESTARTED = "devhost.stack: {title} restarted (pid "
 TITLES = {
     "host": "the functions host",
     "keyvault": "the Key Vault stand-in",
+    "entra": "the Entra ID stand-in",
     "azurite": "Azurite (blob storage)",
 }
 AZURITE_SAVE_SECONDS = 5.0
@@ -493,8 +539,13 @@ def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens
     first = state_of(supervisor)
     publish(supervisor, "restart-demo", "1.0")
     time.sleep(AZURITE_SAVE_SECONDS + 1)
-    port_of = {"host": ports.host, "keyvault": ports.vault, "azurite": ports.blob}
-    for name in ("host", "keyvault", "azurite"):
+    port_of = {
+        "host": ports.host,
+        "keyvault": ports.vault,
+        "entra": ports.entra,
+        "azurite": ports.blob,
+    }
+    for name in ("host", "keyvault", "entra", "azurite"):
         before = supervisor.pids()
         began = time.monotonic()
         os.kill(before[name], signal.SIGKILL)
@@ -512,6 +563,8 @@ def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens
         assert check_running(supervisor) == tokens  # the same tokens, from the vault
         assert state_of(supervisor) == first  # rewritten, the same stack on the same ports
     assert supervisor.process.poll() is None
+    # The stand-in came back with its tenant and keys: its tokens still open the index.
+    assert get(f"{supervisor.public_url}/simple/", "entra", entra_token(root))[0] == 200
     home = tmp_path / "home"
     assert_installs(supervisor.index_url(), tmp_path / "venv", home, "restart-demo")
     publish(supervisor, "restart-demo", "2.0")  # and publishing still works after them

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.cli.main import ROOT, build_parser
+from devhost.cli.main import ROOT, _parse, build_parser
 
 
 def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
@@ -37,6 +37,8 @@ def test_the_walk_reaches_every_command() -> None:
         assert f"wheelvault token {action}" in progs
     for action in ("list", "drop"):
         assert f"wheelvault upstream {action}" in progs
+    for action in ("token", "env"):
+        assert f"wheelvault entra {action}" in progs
 
 
 @pytest.mark.parametrize(
@@ -110,3 +112,28 @@ def test_sample_names_itself_as_it_is_run() -> None:
     assert "where to write the wheel" in result.stdout
     assert "sample.py" not in result.stdout
     assert "__main__.py" not in result.stdout
+
+
+@pytest.mark.parametrize("command", [["upload", "x.whl"], ["sas", "demo"]])
+def test_entra_sign_in_options(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert _parse(command).entra is False
+    assert _parse([*command, "--entra"]).entra is True
+    scoped = _parse([*command, "--entra-scope", "api://wheelvault-prod/.default"])
+    assert scoped.entra is True, "a scope means Entra sign-in"
+    with pytest.raises(SystemExit) as stopped:
+        _parse([*command, "--entra", "--token", "wvt_x"])
+    assert stopped.value.code == 2
+    assert "--token and --entra exclude each other" in capsys.readouterr().err
+
+
+def test_entra_token_needs_a_role_or_a_principal(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["entra", "token", "--role", "read"]).role == "read"
+    assert parser.parse_args(["entra", "env"]).principal is None  # developer: both roles
+    for wrong in (["entra", "token"], ["entra", "token", "--role", "admin"]):
+        with pytest.raises(SystemExit) as stopped:
+            parser.parse_args(wrong)
+        assert stopped.value.code == 2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["entra", "env", "--role", "read", "--principal", "nobody"])
+    assert "not allowed with argument" in capsys.readouterr().err

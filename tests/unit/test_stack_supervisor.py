@@ -14,8 +14,12 @@ import pytest
 
 from devhost.stack import __main__ as supervisor
 from devhost.stack.children import StackError
+from devhost.stack.config import DEFAULT_PORTS, STACK_OWNED, Ports, child_environment
+from devhost.stack.entra import SETTINGS as ENTRA_SETTINGS
+from devhost.stack.entra import entra_endpoint
 from devhost.stack.restarts import RestartPolicy
 from devhost.stack.state import is_live, read_live_state, this_process, write_json
+from devhost.standins.entra.principals import load_or_create
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,12 +160,33 @@ def _dead_pid() -> int:
 
 
 def test_make_run_passes_the_ports_to_the_supervisor() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("HOST_PORT", "BLOB_PORT", "VAULT_PORT")}
-    given = _make_run(["HOST_PORT=7171", "BLOB_PORT=10100", "VAULT_PORT=8543"], env)
-    assert "--host-port 7171 --blob-port 10100 --vault-port 8543" in given
-    assert "--host-port 7071 --blob-port 10000 --vault-port 8443" in _make_run([], env)
-    from_env = _make_run([], {**env, "HOST_PORT": "7272"})
-    assert "--host-port 7272 --blob-port 10000 --vault-port 8443" in from_env
+    names = ("HOST_PORT", "BLOB_PORT", "VAULT_PORT", "ENTRA_PORT")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    given = _make_run(
+        ["HOST_PORT=7171", "BLOB_PORT=10100", "VAULT_PORT=8543", "ENTRA_PORT=8544"], env
+    )
+    assert given.endswith("--host-port 7171 --blob-port 10100 --vault-port 8543 --entra-port 8544")
+    defaults = "--host-port 7071 --blob-port 10000 --vault-port 8443 --entra-port 8444"
+    assert _make_run([], env).endswith(defaults)
+    from_env = _make_run([], {**env, "HOST_PORT": "7272", "ENTRA_PORT": "8555"})
+    assert from_env.endswith(
+        "--host-port 7272 --blob-port 10000 --vault-port 8443 --entra-port 8555"
+    )
+
+
+def test_the_supervisor_takes_every_port_make_run_passes() -> None:
+    """Ports and `python -m devhost.stack` agree: one option per port, same defaults."""
+    parsed = supervisor._parse_args([])
+    assert (
+        Ports(
+            blob=parsed.blob_port,
+            vault=parsed.vault_port,
+            host=parsed.host_port,
+            entra=parsed.entra_port,
+        )
+        == DEFAULT_PORTS
+        == Ports(blob=10000, vault=8443, host=7071, entra=8444)
+    )
 
 
 def _make_run(variables: list[str], env: dict[str, str]) -> str:
@@ -182,3 +207,43 @@ def test_the_state_file_round_trips_as_json(tmp_path: Path) -> None:
     path = tmp_path / "stack.json"
     write_json(path, {"version": 1, "ports": {"host": 7071}})
     assert json.loads(path.read_text()) == {"version": 1, "ports": {"host": 7071}}
+
+
+def test_the_entra_entry_names_the_secrets_file_but_holds_no_secret(tmp_path: Path) -> None:
+    """stack.json's "entra" entry and the host's settings come from the stand-in's data dir;
+    the principals' secrets and the identity header stay in its entra.json."""
+    directory = load_or_create(tmp_path / "entra")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nlocal\n-----END CERTIFICATE-----\n")
+    endpoint = entra_endpoint("https://127.0.0.1:8444", ca, tmp_path / "entra")
+    state = endpoint.state()
+    app = directory.wheelvault
+    assert state == {
+        "url": "https://127.0.0.1:8444",
+        "ca": str(ca),
+        "ca_bundle": str(tmp_path / "entra" / "trust.pem"),
+        "tenant_id": directory.tenant_id,
+        "audience": f"api://wheelvault-local,{app.client_id}",
+        "scope": "api://wheelvault-local/.default",
+        "identity_endpoint": "https://127.0.0.1:8444/msi/token",
+        "principals": str(tmp_path / "entra" / "entra.json"),
+    }
+    secrets = [p.client_secret for p in directory.principals.values()]
+    assert not [s for s in [*secrets, directory.identity_header] if s in json.dumps(state)]
+    assert endpoint.settings() == {
+        "WHEELVAULT_ENTRA_TENANT_ID": directory.tenant_id,
+        "WHEELVAULT_ENTRA_AUDIENCE": f"api://wheelvault-local,{app.client_id}",
+        "WHEELVAULT_ENTRA_AUTHORITY": "https://127.0.0.1:8444",
+        "WHEELVAULT_ENTRA_CA_BUNDLE": str(ca),
+    }
+    # The trust bundle: the public roots, then the stand-in's CA (REQUESTS_CA_BUNDLE replaces
+    # the roots of every requests-based tool in the shell: pip must still reach PyPI).
+    trust = (tmp_path / "entra" / "trust.pem").read_text()
+    assert trust.endswith(ca.read_text())
+    assert trust.count("BEGIN CERTIFICATE") > 10
+
+
+def test_the_host_gets_the_stands_ins_entra_settings_whatever_the_shell_says() -> None:
+    assert set(ENTRA_SETTINGS) <= set(STACK_OWNED)
+    shell = {"WHEELVAULT_ENTRA_TENANT_ID": "a-real-tenant", "WHEELVAULT_ENTRA_AUTHORITY": "x"}
+    assert not set(child_environment(shell)) & set(ENTRA_SETTINGS)
