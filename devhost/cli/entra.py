@@ -12,10 +12,12 @@ managed identity, so DefaultAzureCredential and the wheelvault keyring backend s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,8 @@ from shared.core.clock import iso_z
 from shared.core.redact import redact_text
 
 SCOPE_ENV = "WHEELVAULT_ENTRA_SCOPE"
+DAC_SOURCE = "DefaultAzureCredential"
+DAC_HINT = "`az login`, or run where a managed or workload identity is available"
 ROLE_PRINCIPALS = {"read": "reader", "publish": "publisher"}
 """The stand-in's principal holding exactly that role (Packages.Read, Packages.Publish)."""
 DEFAULT_PRINCIPAL = "developer"
@@ -214,14 +218,30 @@ def sign_in(
     talks to the local stack: `local` is None otherwise)."""
     scope = args.entra_scope or environ.get(SCOPE_ENV)
     if scope:
-        with DefaultAzureCredential(exclude_interactive_browser_credential=True) as credential:
-            return _get_token(credential, scope, "DefaultAzureCredential").token
+        with (
+            _identity_warnings_muted(),
+            DefaultAzureCredential(exclude_interactive_browser_credential=True) as credential,
+        ):
+            return _get_token(credential, scope, DAC_SOURCE).token
     if local is None:
         raise EntraCliError(
             f"--entra needs the index's scope: pass --entra-scope (the app's Application ID URI "
             f"and /.default, e.g. api://wheelvault-prod/.default) or set {SCOPE_ENV}"
         )
     return principal_token(local, ROLE_PRINCIPALS[role]).token
+
+
+@contextlib.contextmanager
+def _identity_warnings_muted() -> Iterator[None]:
+    """DefaultAzureCredential logs a warning of a dozen lines when no credential works; the
+    error this command prints says it in one (user errors are one line)."""
+    identity = logging.getLogger("azure.identity")
+    level = identity.level
+    identity.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        identity.setLevel(level)
 
 
 def _get_token(credential: Any, scope: str, source: str) -> AccessToken:
@@ -232,6 +252,7 @@ def _get_token(credential: Any, scope: str, source: str) -> AccessToken:
         raise EntraCliError(
             f"could not sign in with Entra ID for {scope} ({source}): "
             f"{first[0] if first else type(error).__name__}"
+            + (f" ({DAC_HINT})" if source == DAC_SOURCE else "")
         ) from None
     return token
 
