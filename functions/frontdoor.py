@@ -2,7 +2,8 @@
 and PyPI's upload API for twine, uv publish and poetry publish.
 
 Host-level auth is anonymous because pip and uv can send HTTP Basic credentials but not a
-function key; every route but /health checks a wheelvault token in code. The routes only
+function key; every route but /health checks a credential in code (a wheelvault token, or a
+Microsoft Entra ID access token when Entra ID sign-in is on). The routes only
 translate between HTTP and `shared.services.frontdoor` (which checks the path values and builds
 every answer) and turn failures into JSON errors, never tracebacks.
 """
