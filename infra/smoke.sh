@@ -124,7 +124,7 @@ trap 'exit 130' INT TERM
 from_azd() { # PUBLIC_URL, VAULT_URL and STORAGE_BLOB_ENDPOINT from the azd environment, if any
     local line values
     command -v azd >/dev/null || return 0
-    values=$(azd env get-values 2>/dev/null) || return 0
+    values=$(cd "$CHECKOUT" && azd env get-values 2>/dev/null) || return 0 # azd finds azure.yaml
     while IFS= read -r line; do
         if [[ $line =~ ^(PUBLIC_URL|VAULT_URL|STORAGE_BLOB_ENDPOINT)=\"(.*)\"$ ]]; then
             [[ -n ${!BASH_REMATCH[1]:-} ]] || printf -v "${BASH_REMATCH[1]}" '%s' "${BASH_REMATCH[2]}"

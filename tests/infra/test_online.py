@@ -6,7 +6,9 @@
 versions and property names far beyond what pycep-parser can. With
 WHEELVAULT_ONLINE_RESOURCE_GROUP naming an existing resource group you may deploy to,
 `az deployment group what-if` also validates main.bicep against Azure, and eventgrid.bicep too
-once a deployment named wheelvault-main (infra/deploy.sh) exists in that group.
+once a deployment named wheelvault-main (infra/deploy.sh) exists in that group. With a
+deployment's PUBLIC_URL, VAULT_URL and STORAGE_BLOB_ENDPOINT in the environment (or azd's
+environment holding them), infra/smoke.sh runs against it and must pass and clean up.
 """
 
 from __future__ import annotations
@@ -102,3 +104,22 @@ def test_what_if_eventgrid() -> None:
             "--no-pretty-print",
         ]
     )  # fmt: skip
+
+
+def test_smoke_script() -> None:
+    """infra/smoke.sh against the deployment, as the README's first deploy ends (it revokes its
+    token and deletes its wheel whatever happens; tests/e2e/test_smoke_script.py proves that on
+    the local stack)."""
+    if os.environ.get("WHEELVAULT_ONLINE_TESTS") != "1":
+        pytest.skip("smoke test: set WHEELVAULT_ONLINE_TESTS=1 (needs a deployment and az login)")
+    if not os.environ.get("PUBLIC_URL") and shutil.which("azd") is None:
+        pytest.skip(
+            "smoke test: set PUBLIC_URL, VAULT_URL and STORAGE_BLOB_ENDPOINT to a deployment's "
+            "outputs, or run where `azd env get-values` has them"
+        )
+    smoke = bicep.INFRA / "smoke.sh"
+    result = subprocess.run(
+        ["bash", str(smoke)], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("smoke: passed: ")
