@@ -33,6 +33,7 @@ RUN_ID="$(date -u +%Y%m%d%H%M%S)-$$"
 VERSION="0.${RUN_ID/-/.}" # 0.YYYYmmddHHMMSS.PID: new every run, whatever was tombstoned before
 TOKEN_NAME="smoke-$RUN_ID"
 WHEEL_NAME="${MODULE}-${VERSION}-py3-none-any.whl"
+SDIST_NAME="${MODULE}-${VERSION}.tar.gz"
 ROTATE_WAIT=${SMOKE_ROTATE_WAIT:-120}
 
 STEP=inputs
@@ -40,7 +41,7 @@ FAILED=""
 TOKEN=""
 NEW_TOKEN=""
 TOKEN_CREATED=""
-UPLOAD_TRIED=""
+UPLOADED=() # every file an upload was tried for: the cleanup deletes each
 WORK=""
 LOG=/dev/null
 
@@ -82,9 +83,10 @@ cleanup() {
             say "cleanup FAILED: token $TOKEN_NAME not revoked: $(tail -n 1 "$WORK/revoke.log" | mask)"
         fi
     fi
-    if [[ -n $UPLOAD_TRIED ]] && ! delete_wheel; then
-        left+=("$(by_hand delete "$PROJECT" "$WHEEL_NAME")")
-    fi
+    local file
+    for file in "${UPLOADED[@]}"; do
+        delete_file "$file" || left+=("$(by_hand delete "$PROJECT" "$file")")
+    done
     if [[ -n $WORK ]]; then rm -rf "$WORK" && say "cleanup: temporary files removed"; fi
     if ((${#left[@]})); then
         say "left behind: clean up by hand with" "${left[@]/#/$'\n  '}"
@@ -100,19 +102,19 @@ by_hand() { # the wheelvault command line that does it, endpoints included
     printf '%s' "${line% }"
 }
 
-delete_wheel() { # an upload refused before publishing leaves no file to delete: that is fine
+delete_file() { # an upload refused before publishing leaves no file to delete: that is fine
     local why
-    if "${WV[@]}" delete --reason "infra/smoke.sh run $RUN_ID" "$PROJECT" "$WHEEL_NAME" \
+    if "${WV[@]}" delete --reason "infra/smoke.sh run $RUN_ID" "$PROJECT" "$1" \
         >/dev/null 2>"$WORK/delete.log"; then
-        say "cleanup: $WHEEL_NAME deleted (tombstoned)"
+        say "cleanup: $1 deleted (tombstoned)"
         return 0
     fi
     why=$(tail -n 1 "$WORK/delete.log" | mask)
     if [[ $why == *"is not a file of project"* ]]; then
-        say "cleanup: $WHEEL_NAME was never published, nothing to delete"
+        say "cleanup: $1 was never published, nothing to delete"
         return 0
     fi
-    say "cleanup FAILED: $WHEEL_NAME not deleted: $why"
+    say "cleanup FAILED: $1 not deleted: $why"
     return 1
 }
 
@@ -215,25 +217,36 @@ build_wheel() {
     "$PY" -c '
 import sys
 from pathlib import Path
-from devhost.wheels import build_wheel
+from devhost.wheels import build_sdist, build_wheel
 wheel = build_wheel("wheelvault-smoke", sys.argv[1], summary="infra/smoke.sh: deleted when the run ends")
-Path(sys.argv[2], wheel.filename).write_bytes(wheel.data)
-print(wheel.filename)
+sdist = build_sdist("wheelvault-smoke", sys.argv[1])
+for built in (wheel, sdist):
+    Path(sys.argv[2], built.filename).write_bytes(built.data)
+    print(built.filename)
 ' "$VERSION" "$WORK/dist" >>"$LOG" 2>&1 || fail "could not build the wheel"
     [[ -f "$WORK/dist/$WHEEL_NAME" ]] || fail "the wheel is not $WHEEL_NAME"
-    ok "$WHEEL_NAME"
+    [[ -f "$WORK/dist/$SDIST_NAME" ]] || fail "the sdist is not $SDIST_NAME"
+    ok "$WHEEL_NAME, $SDIST_NAME"
 }
 
 upload_wheel() {
     begin upload
     : >"$WORK/pypirc" # twine reads no ~/.pypirc of yours
-    UPLOAD_TRIED=1
+    UPLOADED+=("$WHEEL_NAME")
     TWINE_USERNAME=smoke TWINE_PASSWORD=$TOKEN TWINE_NON_INTERACTIVE=1 \
         "$PY" -m twine upload --config-file "$WORK/pypirc" --disable-progress-bar --verbose \
         --repository-url "$PUBLIC_URL/legacy/" "$WORK/dist/$WHEEL_NAME" >>"$LOG" 2>&1 ||
         fail "twine upload to $PUBLIC_URL/legacy/ failed"
     listed "$TOKEN" || fail "/simple/$PROJECT/ does not list $WHEEL_NAME after the upload"
     ok "twine to /legacy/, listed on /simple/$PROJECT/"
+}
+
+upload_blob() { # the other route: an upload SAS, the blob, then Event Grid and the blob trigger
+    begin upload-blob
+    UPLOADED+=("$SDIST_NAME")
+    WHEELVAULT_TOKEN=$TOKEN "${WV[@]}" upload --wait --timeout 300 --quiet \
+        "$WORK/dist/$SDIST_NAME" >>"$LOG" 2>&1 || fail "wheelvault upload --wait $SDIST_NAME failed"
+    ok "wheelvault upload: an upload SAS, the blob trigger published $SDIST_NAME"
 }
 
 listed() { # listed TOKEN: the project page, read with TOKEN, links this run's wheel
@@ -270,9 +283,9 @@ install_with() { # install_with pip|uv: into a fresh virtual environment, throug
     isolated "$uv" venv --no-config --python "$PY" "$venv" || fail "could not make a virtual environment"
     if [[ $1 == pip ]]; then
         SMOKE_INDEX=$INDEX_URL isolated "$PY" -m pip --python "$venv/bin/python" install \
-            --no-cache-dir "$PROJECT==$VERSION" || fail "pip install $PROJECT==$VERSION failed"
+            --no-cache-dir --only-binary :all: "$PROJECT==$VERSION" || fail "pip install $PROJECT==$VERSION failed"
     else
-        SMOKE_INDEX=$INDEX_URL isolated "$uv" pip install --no-config --no-cache \
+        SMOKE_INDEX=$INDEX_URL isolated "$uv" pip install --no-config --no-cache --only-binary :all: \
             --python "$venv/bin/python" "$PROJECT==$VERSION" || fail "uv pip install $PROJECT==$VERSION failed"
     fi
     imports "$venv" || fail "$MODULE does not import as version $VERSION"
@@ -314,6 +327,7 @@ check_health
 create_token
 build_wheel
 upload_wheel
+upload_blob
 index_url
 install_with pip
 install_with uv

@@ -1,7 +1,8 @@
 """infra/smoke.sh, the smoke test of a deployment, run against the local stack (its URLs stand in
 for the deployment's): once through, and once failing on purpose (SMOKE_FAIL_AT) to show the
-cleanup runs either way. After each run nothing is left: the token revoked, the file deleted
-(tombstoned), the temporary directory gone, and no token value printed.
+cleanup runs either way. After each run nothing is left: the token revoked, both files (the wheel
+twine sent, the sdist the blob trigger published) deleted, tombstoned, the project gone from the
+index, the temporary directory removed, and no token value printed.
 
 The environment is passed through as it is (the machine's PIP_* package sources included): the
 script must isolate pip and uv itself, and the version it installs exists only in this index.
@@ -34,6 +35,7 @@ STEPS = (
     "token",
     "build",
     "upload",
+    "upload-blob",
     "index-url",
     "install-pip",
     "install-uv",
@@ -87,14 +89,16 @@ def project_page_status(stack: Stack) -> int:
 def assert_nothing_left(stack: Stack, run: subprocess.CompletedProcess[str], temp: Path) -> None:
     output = run.stdout + run.stderr
     token = shown(output, "token").split(",")[0]
-    wheel = shown(output, "build")
+    files = shown(output, "build").split(", ")  # the wheel (twine) and the sdist (a blob)
+    assert len(files) == 2
     listed = {t["name"]: t for t in json.loads(wheelvault(stack, "token", "list", "--json").stdout)}
     assert listed[token]["revoked"] is True
     assert listed[token]["usable_versions"] == 0
     assert f"smoke: cleanup: token {token} revoked" in output
-    status = wheelvault(stack, "status", wheel)
-    assert status.stdout.startswith(f"{wheel}: deleted"), status.stdout + status.stderr
-    assert f"smoke: cleanup: {wheel} deleted (tombstoned)" in output
+    for file in files:
+        status = wheelvault(stack, "status", file)
+        assert status.stdout.startswith(f"{file}: deleted"), status.stdout + status.stderr
+        assert f"smoke: cleanup: {file} deleted (tombstoned)" in output
     assert project_page_status(stack) == 404  # the project went with its only file
     assert list(temp.iterdir()) == [], "the temporary directory is left behind"
     assert "wvt_" not in output, "a token value was printed"
@@ -114,7 +118,7 @@ def test_a_full_run_passes_and_leaves_nothing(stack: Stack, tmp_path: Path) -> N
 def test_a_failing_step_is_named_and_the_cleanup_still_runs(stack: Stack, tmp_path: Path) -> None:
     run = smoke(stack, tmp_path / "tmp", SMOKE_FAIL_AT="install-pip")
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "smoke: upload: ok (" in run.stdout  # there was a published file to clean up
+    assert "smoke: upload-blob: ok (" in run.stdout  # there were published files to clean up
     assert (
         "smoke: FAILED at install-pip: deliberate failure (SMOKE_FAIL_AT=install-pip)"
         in run.stdout.splitlines()
