@@ -76,8 +76,11 @@ param sasExpirySeconds int = 600
 @maxValue(86400)
 param pageCacheSeconds int = 60
 
-@description('Name of a secret in this vault holding WHEELVAULT_UPSTREAM_URLS (upstream simple-index base URLs, tried in order; credentials in them stay in the vault). Empty: no upstream.')
+@description('Name of a secret in this vault holding WHEELVAULT_UPSTREAM_URLS (upstream simple-index base URLs, tried in order; credentials in them stay in the vault). Empty: upstreamPublicIndex decides. Given, it wins over upstreamPublicIndex.')
 param upstreamUrlsSecretName string = ''
+
+@description('With no upstreamUrlsSecretName: true makes the public index (https://pypi.org/simple/) the one upstream, no secret needed; false: no upstream.')
+param upstreamPublicIndex bool = false
 
 @description('Name patterns (e.g. acme-*) never taken from upstream, even before their first private publish.')
 param upstreamReserved string = ''
@@ -112,8 +115,8 @@ param upstreamMissSeconds int = 60
 ])
 param storageSku string = 'Standard_GRS'
 
-@description('Most instances the Flex Consumption plan may scale out to.')
-@minValue(1)
+@description('Most instances the Flex Consumption plan may scale out to: Flex takes 40 (the lowest maximum) to 1000.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -130,6 +133,18 @@ param instanceMemoryMB int = 2048
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Days a previous blob version (a rewritten index page or record, a replaced code package) is kept before the lifecycle rule deletes it; soft delete keeps it 7 days more.')
+@minValue(1)
+@maxValue(365)
+param oldVersionDays int = 7
+
+@description('default: create the vault (or update it). recover: recover the soft-deleted vault of the same name, as after `azd down` with the same environment name (purge protection keeps the name taken for 90 days).')
+@allowed([
+  'default'
+  'recover'
+])
+param vaultCreateMode string = 'default'
+
 // Globally unique names (storage, vault, app) from the subscription, group and environment.
 var suffix = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = {
@@ -138,18 +153,29 @@ var tags = {
 }
 
 // Container names the code uses (shared/core/layout.py), the one Flex Consumption deploys the
-// code package to, and the one Event Grid writes undeliverable events to.
+// code package to, the one Event Grid writes undeliverable events to, and the Functions host's
+// own two (locks and blob receipts; keys), created here so its roles can be scoped to them.
 var uploadsContainerName = 'uploads'
 var indexContainerName = 'index'
 var quarantineContainerName = 'quarantine'
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
+var hostContainerName = 'azure-webjobs-hosts'
+var hostSecretsContainerName = 'azure-webjobs-secrets'
+
+// The upload API's form carries the file plus at most this much (fields and framing): the
+// host's request body limit is the file cap plus this (shared/services/upload_api.py
+// FORM_ROOM_BYTES), so a file at the cap reaches the function.
+var uploadFormRoomBytes = 5242880
+var publicIndexUrl = 'https://pypi.org/simple/'
 
 // Built-in role definition ids (the same in every tenant).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDelegator: 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
@@ -252,6 +278,59 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource hostContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: hostContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource hostSecretsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: hostSecretsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Versioning keeps every earlier state of every rewritten blob (index pages and records are
+// rewritten on each publish, the code package on each deploy): delete those versions after
+// oldVersionDays. Package files are written once, so their only version is current and is never
+// touched; a version this rule deletes stays soft-deleted for deleteRetentionPolicy's 7 days.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          enabled: true
+          name: 'delete-old-versions'
+          type: 'Lifecycle'
+          definition: {
+            actions: {
+              version: {
+                delete: {
+                  daysAfterCreationGreaterThan: oldVersionDays
+                }
+              }
+            }
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+            }
+          }
+        }
+      ]
+    }
+  }
+  dependsOn: [
+    blobServices
+  ]
+}
+
 // ---------------------------------------------------------------------------------------------
 // Key Vault: the access tokens (wvtoken-*, wvindexurl-*). RBAC only, no access policies; a
 // deleted vault or secret can be recovered for 90 days and never purged early.
@@ -264,6 +343,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   properties: {
     tenantId: subscription().tenantId
+    // recover: bring back the soft-deleted vault of this name (and its secrets) instead of
+    // failing on the name; set it for one deployment after `azd down` (see the README).
+    createMode: vaultCreateMode
     sku: {
       family: 'A'
       name: 'standard'
@@ -332,6 +414,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17:Client certificates cannot work for pip, uv or poetry; the routes check wheelvault tokens (HTTP Basic) instead
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales on demand (maximumInstanceCount); a standing minimum would mean always-ready instances, a cost this index does not need
   // checkov:skip=CKV_AZURE_213:No platform health probe: it would call /health (storage and vault) on every instance every minute and keep the app from scaling to zero; point an external availability test at /health instead
+  // checkov:skip=CKV_AZURE_78:ftpsState is a site setting Flex Consumption does not support (some regions reject the site); FTP is off through the ftp basicPublishingCredentialsPolicies below
+  // checkov:skip=CKV_AZURE_18:http20Enabled is left out on Flex Consumption: the official Flex samples set no siteConfig property, and properties Flex does not take make some regions reject the site
+  // checkov:skip=CKV_AZURE_67:HTTP version of the function app: see CKV_AZURE_18 (http20Enabled left out on Flex Consumption)
   name: 'func-wv-${suffix}'
   location: location
   tags: union(tags, {
@@ -350,10 +435,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     // Key Vault references in app settings (WHEELVAULT_UPSTREAM_URLS) resolve as this identity:
     // the app has no system-assigned one.
     keyVaultReferenceIdentity: identity.id
+    // Nothing Flex Consumption does not take (ftpsState, http20Enabled, alwaysOn, the *Version
+    // runtime properties, functionAppScaleLimit ...: functionAppConfig replaces them; some regions
+    // reject the site). The TLS minimum is on no such list and is the platform's default anyway.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -377,11 +463,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     }
   }
   // The code package container must exist, and the host reads storage as the identity from
-  // its first start: create the container and grant the roles first.
+  // its first start: create the containers and grant the roles first.
   dependsOn: [
     deploymentContainer
-    appBlobOwner
+    appPackageWriter
+    appHostBlobOwner
+    appHostSecretsOwner
     appQueueContributor
+    appTableContributor
   ]
 }
 
@@ -391,7 +480,10 @@ var publicBaseUrl = empty(publicUrl) ? functionUrl : publicUrl
 
 // The upstream URLs may hold credentials: the setting is a Key Vault reference the platform
 // resolves with the identity (keyVaultReferenceIdentity), never the URLs themselves.
+// Without a secret, upstreamPublicIndex may name the public index (no credentials, so a plain
+// value); a secret, when given, wins (it may list the public index among others).
 var upstreamUrlsReference = empty(upstreamUrlsSecretName) ? '' : '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${upstreamUrlsSecretName})'
+var upstreamUrls = empty(upstreamUrlsSecretName) ? (upstreamPublicIndex ? publicIndexUrl : '') : upstreamUrlsReference
 
 // ---------------------------------------------------------------------------------------------
 // Entra ID sign-in: the app registration (entra.bicep, Microsoft Graph) whose access tokens the
@@ -433,9 +525,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
   properties: {
-    // The host's own storage (leases, blob receipts, poison queue), as the identity.
+    // The host's own storage (leases, blob receipts, keys, poison queue, diagnostic events),
+    // as the identity.
     AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
     AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+    AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identity.properties.clientId
     // The blob trigger's connection (connection=WHEELVAULT_STORAGE) and the app's blob client.
@@ -444,6 +538,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     WHEELVAULT_STORAGE__credential: 'managedidentity'
     WHEELVAULT_STORAGE__clientId: identity.properties.clientId
     WHEELVAULT_MAX_UPLOAD_BYTES: string(maxUploadBytes)
+    // The host refuses larger request bodies itself (default 100 MiB): room for a file at the cap.
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxUploadBytes + uploadFormRoomBytes)
     WHEELVAULT_VAULT_URL: vault.properties.vaultUri
     WHEELVAULT_VAULT_CREDENTIAL: 'managedidentity'
     WHEELVAULT_VAULT_CLIENT_ID: identity.properties.clientId
@@ -452,7 +548,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     WHEELVAULT_ROTATION_SCHEDULE: rotationSchedule
     WHEELVAULT_SAS_EXPIRY_SECONDS: string(sasExpirySeconds)
     WHEELVAULT_PAGE_CACHE_SECONDS: string(pageCacheSeconds)
-    WHEELVAULT_UPSTREAM_URLS: upstreamUrlsReference
+    WHEELVAULT_UPSTREAM_URLS: upstreamUrls
     WHEELVAULT_UPSTREAM_RESERVED: upstreamReserved
     WHEELVAULT_UPSTREAM_ALLOW: upstreamAllow
     WHEELVAULT_UPSTREAM_DENY: upstreamDeny
@@ -508,11 +604,17 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
 // ---------------------------------------------------------------------------------------------
 // Role assignments, least privilege. Names are deterministic, so redeploying is a no-op.
 
-// Blob Data Owner (not Contributor): the host's blob trigger and timer take blob leases and the
-// app asks for user-delegation keys; Owner is what the Functions host documents for its storage.
-resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
-  scope: storage
+// The function app's identity reaches storage as the Functions host (AzureWebJobsStorage), the
+// platform (the code package) and wheelvault itself (WHEELVAULT_STORAGE). Data roles sit on the
+// containers each part uses; what stays on the account is listed with the reason.
+
+// The host keeps locks, blob receipts and its host id in azure-webjobs-hosts and its keys (the
+// blob extension's, which eventgrid.sh reads) in azure-webjobs-secrets. Blob Data Owner is what
+// Microsoft documents for host storage; it is limited to those two containers, created above so
+// the host never needs to create one.
+resource appHostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostContainer.id, identity.id, roles.storageBlobDataOwner)
+  scope: hostContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
     principalId: identity.properties.principalId
@@ -520,12 +622,96 @@ resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Queues: the blob trigger's poison-blob handling and the host's internal queues.
+resource appHostSecretsOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(hostSecretsContainer.id, identity.id, roles.storageBlobDataOwner)
+  scope: hostSecretsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The code package: a deploy (azd, az, Core Tools) sends the zip to the app's /api/publish and the
+// platform writes the package into this container as the deployment storage identity (this
+// one), then reads it on every start. Contributor is the role Microsoft's own tooling gives that
+// identity, here on this container only.
+resource appPackageWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deploymentContainer.id, identity.id, roles.storageBlobDataContributor)
+  scope: deploymentContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// wheelvault's own data: reads uploads (the blob trigger, the upload API) and writes the index
+// and quarantine; nothing else.
+resource appUploadsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(uploadsContainer.id, identity.id, roles.storageBlobDataContributor)
+  scope: uploadsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appIndexContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(indexContainer.id, identity.id, roles.storageBlobDataContributor)
+  scope: indexContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appQuarantineContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(quarantineContainer.id, identity.id, roles.storageBlobDataContributor)
+  scope: quarantineContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Account scope, 1 of 3: the download and upload SAS are user-delegation SAS. Get User Delegation
+// Key acts on the account, so its action can only be granted there (or higher); Storage Blob
+// Delegator holds that action and no data access. A SAS signed with the key grants at most what
+// the identity itself may do on the SAS's blob: read in index, create in uploads.
+resource appDelegator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageBlobDelegator)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDelegator)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Account scope, 2 of 3: queues. The blob trigger writes poison blobs to a queue and the host
+// keeps its own queues, named after the host id at run time; wheelvault has no queue data.
 resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identity.id, roles.storageQueueDataContributor)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Account scope, 3 of 3: tables. The host writes diagnostic events to a table it creates each
+// month (AzureWebJobsStorage__tableServiceUri); without this role they are lost with a warning.
+// wheelvault has no table data.
+resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
   }
@@ -586,10 +772,31 @@ resource adminSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// ... and reads or changes the index (wheelvault status, yank, delete, reindex).
+// ... and reads or changes the index (wheelvault status, yank, delete, reindex): the app's three
+// containers, not the host's, the code package or the dead letters.
+resource adminUploadsContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(adminPrincipalId)) {
+  name: guid(uploadsContainer.id, adminPrincipalId, roles.storageBlobDataContributor)
+  scope: uploadsContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: adminPrincipalId
+    principalType: adminPrincipalType
+  }
+}
+
 resource adminIndexContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(adminPrincipalId)) {
-  name: guid(storage.id, adminPrincipalId, roles.storageBlobDataContributor)
-  scope: storage
+  name: guid(indexContainer.id, adminPrincipalId, roles.storageBlobDataContributor)
+  scope: indexContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    principalId: adminPrincipalId
+    principalType: adminPrincipalType
+  }
+}
+
+resource adminQuarantineContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(adminPrincipalId)) {
+  name: guid(quarantineContainer.id, adminPrincipalId, roles.storageBlobDataContributor)
+  scope: quarantineContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: adminPrincipalId

@@ -206,7 +206,8 @@ def evaluate(tree: dict[str, Any], node: Any, given: dict[str, Any]) -> Any:
     """What an expression gives at deployment, for the parameters and deployment-time values
     in ``given`` (keyed by parameter name, or by expression text such as ``tenant().tenantId``
     and ``entraApp.outputs.clientId``). Knows the few forms main.bicep's settings use:
-    literals, names, interpolation, ``?:``, ``!``, ``-`` and empty/endsWith/substring/length."""
+    literals, names, interpolation, ``?:``, ``!``, ``+``, ``-`` and
+    empty/endsWith/substring/length/string."""
     if isinstance(node, (bool, int)):
         return node
     if isinstance(node, str):
@@ -239,6 +240,8 @@ def _evaluate_operator(
         return args["true_value"] if args["condition"] else args["false_value"]
     if operator["type"] == "not":
         return not args["bool_value"]
+    if operator["type"] == "add":
+        return args["operand_1"] + args["operand_2"]
     assert operator["type"] == "substract", f"cannot evaluate {operator['type']}"
     return args["operand_1"] - args["operand_2"]
 
@@ -252,6 +255,9 @@ def _evaluate_call(tree: dict[str, Any], node: Any, given: dict[str, Any]) -> An
         return args["string_to_search"].endswith(args["string_to_find"])
     if kind == "length":
         return len(args["arg_1"])
+    if kind == "string":
+        value = args["value_to_convert"]
+        return str(value).lower() if isinstance(value, bool) else str(value)
     assert kind == "substring", f"cannot evaluate {node}"
     start = args["start_index"]
     return args["string_to_parse"][start : start + args["length"]]

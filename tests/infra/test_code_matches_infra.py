@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from devhost.standins.host.server import BODY_LIMIT_SETTING, body_limit
 from shared.core import layout
+from shared.services.upload_api import FORM_ROOM_BYTES, UploadApi
 from shared.settings import STORAGE_CONNECTION, Settings
 from tests.infra import bicep
 from tests.support.functions import registered
@@ -45,6 +47,8 @@ AZURE_ONLY = {
 # Values known only at deployment that must have a shape of their own, not a URL's.
 PLACEHOLDERS = {"WHEELVAULT_ENTRA_TENANT_ID": "00000000-0000-0000-0000-000000000000"}
 HOST_STORAGE = "AzureWebJobsStorage"
+# UploadApi.max_request_bytes needs no publisher: only the cap goes into it.
+_NO_PUBLISHER: Any = None
 CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 
 
@@ -198,6 +202,12 @@ def test_connection_is_identity_based(connection: str) -> None:
     assert bicep.reference(settings[f"{connection}__clientId"]) == "identity.properties.clientId"
 
 
+def test_the_host_writes_diagnostic_events_to_tables_as_the_identity() -> None:
+    """Without a table endpoint and role the host's diagnostic events are lost (a warning)."""
+    value = app_settings()[f"{HOST_STORAGE}__tableServiceUri"]
+    assert bicep.reference(value) == "storage.properties.primaryEndpoints.table"
+
+
 def test_the_vault_is_reached_with_the_same_identity() -> None:
     settings = app_settings()
     assert bicep.reference(settings["WHEELVAULT_VAULT_URL"]) == "vault.properties.vaultUri"
@@ -205,20 +215,64 @@ def test_the_vault_is_reached_with_the_same_identity() -> None:
     assert bicep.reference(settings["WHEELVAULT_VAULT_CLIENT_ID"]) == "identity.properties.clientId"
 
 
-def test_upstream_urls_are_a_key_vault_reference_or_empty() -> None:
-    """The URLs may hold credentials: never a plain parameter, and resolved as the identity."""
-    assert bicep.reference(app_settings()["WHEELVAULT_UPSTREAM_URLS"]) == "upstreamUrlsReference"
-    chosen = bicep.resolve(MAIN, "upstreamUrlsReference")["operator"]
-    assert bicep.function(chosen["operands"]["condition"]) == (
-        "empty",
-        {"item_to_test": "upstreamUrlsSecretName"},
-    )
-    assert chosen["operands"]["true_value"] == ""
-    assert chosen["operands"]["false_value"] == (
-        "@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${upstreamUrlsSecretName})"
-    )
+VAULT_REFERENCE = "@Microsoft.KeyVault(VaultName=kv-wv-abc;SecretName=wvupstream-urls)"
+
+
+def upstream_urls(secret: str, public_index: bool) -> str:
+    """WHEELVAULT_UPSTREAM_URLS as main.bicep sets it for these two parameters."""
+    given = {
+        "upstreamUrlsSecretName": secret,
+        "upstreamPublicIndex": public_index,
+        "vault.name": "kv-wv-abc",
+    }
+    return str(bicep.evaluate(MAIN, app_settings()["WHEELVAULT_UPSTREAM_URLS"], given))
+
+
+@pytest.mark.parametrize(
+    ("secret", "public_index", "expected"),
+    [
+        ("", False, ""),  # no upstream
+        ("", True, "https://pypi.org/simple/"),  # the public index, no secret needed
+        ("wvupstream-urls", False, VAULT_REFERENCE),
+        ("wvupstream-urls", True, VAULT_REFERENCE),  # the secret wins: it may list pypi too
+    ],
+    ids=["none", "public-index", "secret", "secret-and-public-index"],
+)
+def test_upstream_urls_are_a_key_vault_reference_the_public_index_or_empty(
+    secret: str, public_index: bool, expected: str
+) -> None:
+    """URLs that may hold credentials only ever come from the vault, resolved as the identity."""
+    assert upstream_urls(secret, public_index) == expected
+    assert bicep.resolve(MAIN, "upstreamPublicIndex") is False
     app = bicep.resources(MAIN)["functionApp"]
     assert bicep.reference(app.properties["keyVaultReferenceIdentity"]) == "identity.id"
+
+
+def test_the_public_index_option_loads_as_that_one_upstream() -> None:
+    values = {"WHEELVAULT_UPSTREAM_URLS": upstream_urls("", public_index=True)}
+    assert loaded(values).upstream_base_urls == ("https://pypi.org/simple/",)
+    assert loaded({"WHEELVAULT_UPSTREAM_URLS": upstream_urls("", False)}).upstream_base_urls == ()
+
+
+# --- the host's request body limit --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bound", ["default", "max_value"])
+def test_the_hosts_body_limit_lets_a_file_at_the_cap_through_the_upload_api(bound: str) -> None:
+    """FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (the host refuses larger bodies before the function
+    runs) is exactly the upload API's own limit for WHEELVAULT_MAX_UPLOAD_BYTES."""
+    parameter = MAIN["parameters"]["maxUploadBytes"]
+    cap = (
+        parameter["default"]
+        if bound == "default"
+        else bicep.decorators(MAIN, "parameters", "maxUploadBytes")["max_value"]
+    )
+    limit = bicep.evaluate(
+        MAIN, app_settings()["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"], {"maxUploadBytes": cap}
+    )
+    assert bicep.resolve(MAIN, "uploadFormRoomBytes") == FORM_ROOM_BYTES
+    assert limit == str(UploadApi(_NO_PUBLISHER, max_upload_bytes=cap).max_request_bytes)
+    assert body_limit({BODY_LIMIT_SETTING: limit}) == int(limit)  # the local host reads it too
 
 
 def test_public_url_defaults_to_the_app_url_or_takes_the_custom_one() -> None:

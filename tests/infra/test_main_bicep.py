@@ -21,7 +21,9 @@ ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 ALLOWED_ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "db58b8e5-c6ad-4a2a-8342-4190687cbf4a": "Storage Blob Delegator",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
 }
@@ -29,9 +31,20 @@ ALLOWED_ROLES = {
 # Every grant, as (who, role, on what). Who is the resource whose identity is granted, or the
 # parameter holding a principal id; on what is the symbolic name of the scope resource.
 EXPECTED_GRANTS = {
-    # the function app's identity
-    ("identity", "Storage Blob Data Owner", "storage"),  # blob trigger leases, delegation SAS
-    ("identity", "Storage Queue Data Contributor", "storage"),  # the trigger's poison queue
+    # the function app's identity: the Functions host's two containers (locks, receipts; keys)
+    ("identity", "Storage Blob Data Owner", "hostContainer"),
+    ("identity", "Storage Blob Data Owner", "hostSecretsContainer"),
+    # the platform writes the code package as this identity on a deploy, and reads it
+    ("identity", "Storage Blob Data Contributor", "deploymentContainer"),
+    # wheelvault's own data
+    ("identity", "Storage Blob Data Contributor", "uploadsContainer"),
+    ("identity", "Storage Blob Data Contributor", "indexContainer"),
+    ("identity", "Storage Blob Data Contributor", "quarantineContainer"),
+    # what only the account can carry: the user-delegation key, and the host's queues and
+    # tables (named at run time)
+    ("identity", "Storage Blob Delegator", "storage"),
+    ("identity", "Storage Queue Data Contributor", "storage"),
+    ("identity", "Storage Table Data Contributor", "storage"),
     ("identity", "Key Vault Secrets Officer", "vault"),  # read and rotate the tokens
     ("identity", "Monitoring Metrics Publisher", "appInsights"),  # telemetry with Entra auth
     # the Event Grid system topic, for dead-lettering with its own identity
@@ -39,8 +52,42 @@ EXPECTED_GRANTS = {
     # optional principals, each only when its parameter is set
     ("publisherPrincipalId", "Storage Blob Data Contributor", "uploadsContainer"),
     ("adminPrincipalId", "Key Vault Secrets Officer", "vault"),
-    ("adminPrincipalId", "Storage Blob Data Contributor", "storage"),
+    ("adminPrincipalId", "Storage Blob Data Contributor", "uploadsContainer"),
+    ("adminPrincipalId", "Storage Blob Data Contributor", "indexContainer"),
+    ("adminPrincipalId", "Storage Blob Data Contributor", "quarantineContainer"),
 }
+# Blob data roles never sit on the whole account: the code package, the host's keys and the
+# dead letters are each reachable only by who needs them.
+BLOB_DATA_ROLES = {"Storage Blob Data Owner", "Storage Blob Data Contributor"}
+
+# Site properties Flex Consumption does not support, which some regions reject (ARM error 51021)
+# and others ignore: Microsoft's "Flex Consumption plan deprecations" (ftpsState, alwaysOn,
+# use32BitWorkerProcess, the runtime *Version properties, functionAppScaleLimit,
+# preWarmedInstanceCount, containerSize ...) and the rejection list Azure Verified Modules omits
+# for FC1 sites; http20Enabled because the official Flex samples set no siteConfig at all.
+FLEX_UNSUPPORTED_SITE_CONFIG = {
+    "ftpsState",
+    "http20Enabled",
+    "alwaysOn",
+    "use32BitWorkerProcess",
+    "linuxFxVersion",
+    "windowsFxVersion",
+    "netFrameworkVersion",
+    "phpVersion",
+    "pythonVersion",
+    "nodeVersion",
+    "javaVersion",
+    "javaContainer",
+    "javaContainerVersion",
+    "powerShellVersion",
+    "preWarmedInstanceCount",
+    "functionsRuntimeScaleMonitoringEnabled",
+    "functionAppScaleLimit",
+    "minimumElasticInstanceCount",
+}
+FLEX_UNSUPPORTED_SITE_PROPERTIES = {"containerSize", "isXenon", "hyperV", "reserved"}
+# Flex Consumption's documented range for the maximum instance count.
+FLEX_MAXIMUM_INSTANCES = (40, 1000)
 OPTIONAL_PRINCIPALS = {"publisherPrincipalId", "adminPrincipalId"}
 
 # App settings the Functions host ignores or refuses on Flex Consumption (runtime, version and
@@ -139,7 +186,32 @@ def test_containers_are_the_apps_plus_deployment_and_dead_letter() -> None:
         "quarantineContainer": "quarantine",
         "deploymentContainer": "app-package",
         "deadLetterContainer": "eventgrid-deadletter",
+        "hostContainer": "azure-webjobs-hosts",
+        "hostSecretsContainer": "azure-webjobs-secrets",
     }
+
+
+def test_old_blob_versions_are_deleted_after_old_version_days() -> None:
+    """Versioning plus rewritten pages would keep every old page forever; the rule bounds that."""
+    policy = bicep.only(TREE, "Microsoft.Storage/storageAccounts/managementPolicies")
+    assert policy.body["parent"] == bicep.only(TREE, STORAGE_ACCOUNT).name
+    assert policy.body["name"] == "default"  # the one name Azure accepts
+    (rule,) = bicep.dig(policy.properties, "policy.rules")
+    assert rule["enabled"] is True
+    assert rule["type"] == "Lifecycle"
+    assert rule["definition"]["actions"] == {
+        "version": {"delete": {"daysAfterCreationGreaterThan": "oldVersionDays"}}
+    }
+    # Every container: the index's pages and records, the code package, the host's keys.
+    assert rule["definition"]["filters"] == {"blobTypes": ["blockBlob"]}
+    assert bicep.resolve(TREE, "oldVersionDays") == 7
+    bounds = bicep.decorators(TREE, "parameters", "oldVersionDays")
+    assert (bounds["min_value"], bounds["max_value"]) == (1, 365)
+
+
+def test_a_version_the_rule_deletes_stays_recoverable_for_a_while() -> None:
+    props = bicep.only(TREE, "Microsoft.Storage/storageAccounts/blobServices").properties
+    assert props["deleteRetentionPolicy"] == {"enabled": True, "days": 7}
 
 
 @pytest.mark.parametrize(
@@ -163,6 +235,16 @@ def test_globally_unique_names_fit_their_rules(type_: str, pattern: str) -> None
 
 
 # --- key vault --------------------------------------------------------------------------------
+
+
+def test_vault_can_be_recovered_after_azd_down() -> None:
+    """The vault name is deterministic and purge protection keeps a deleted one for 90 days:
+    `recover` brings it back under the same name; `default` stays the default."""
+    props = bicep.only(TREE, "Microsoft.KeyVault/vaults").properties
+    assert props["createMode"] == "vaultCreateMode"
+    assert bicep.resolve(TREE, "vaultCreateMode") == "default"
+    allowed = bicep.decorators(TREE, "parameters", "vaultCreateMode")["allowed"]
+    assert allowed == ["default", "recover"]
 
 
 def test_vault_uses_rbac_with_soft_delete_and_purge_protection() -> None:
@@ -190,7 +272,15 @@ def test_app_is_a_linux_function_app_on_that_plan_over_https_only() -> None:
     assert bicep.reference(app.properties["serverFarmId"]) == f"{plan.name}.id"
     assert app.properties["httpsOnly"] is True
     assert app.properties["siteConfig"]["minTlsVersion"] == "1.2"
-    assert app.properties["siteConfig"]["ftpsState"] == "Disabled"
+
+
+def test_site_sets_nothing_flex_consumption_rejects() -> None:
+    """FTP is off through the publishing-credentials policy, not ftpsState."""
+    app = bicep.only(TREE, "Microsoft.Web/sites")
+    site_config = app.properties["siteConfig"]
+    assert not set(site_config) & FLEX_UNSUPPORTED_SITE_CONFIG
+    assert set(site_config) == {"minTlsVersion"}
+    assert not set(app.properties) & FLEX_UNSUPPORTED_SITE_PROPERTIES
 
 
 def test_app_runs_the_python_the_project_is_checked_with() -> None:
@@ -209,8 +299,9 @@ def test_app_scale_is_set_in_function_app_config() -> None:
     memory = bicep.decorators(TREE, "parameters", scale["instanceMemoryMB"])["allowed"]
     assert set(memory) <= {512, 2048, 4096}
     bounds = bicep.decorators(TREE, "parameters", scale["maximumInstanceCount"])
-    assert bounds["min_value"] >= 1
-    assert bounds["max_value"] <= 1000
+    assert (bounds["min_value"], bounds["max_value"]) == FLEX_MAXIMUM_INSTANCES
+    lowest, highest = FLEX_MAXIMUM_INSTANCES
+    assert lowest <= bicep.resolve(TREE, scale["maximumInstanceCount"]) <= highest
 
 
 def test_code_package_is_read_from_the_deployment_container_with_the_identity() -> None:
@@ -236,8 +327,16 @@ def test_app_has_only_the_user_assigned_identity() -> None:
 
 
 def test_app_creates_its_deployment_container_and_roles_before_starting() -> None:
+    """The first start reads the package and the host's storage as the identity."""
     depends = set(bicep.only(TREE, "Microsoft.Web/sites").body["dependsOn"])
-    assert {"deploymentContainer", "appBlobOwner", "appQueueContributor"} <= depends
+    needed = {
+        ("identity", "Storage Blob Data Contributor", "deploymentContainer"),
+        ("identity", "Storage Blob Data Owner", "hostContainer"),
+        ("identity", "Storage Blob Data Owner", "hostSecretsContainer"),
+        ("identity", "Storage Queue Data Contributor", "storage"),
+        ("identity", "Storage Table Data Contributor", "storage"),
+    }
+    assert {"deploymentContainer"} | {grants()[grant].name for grant in needed} <= depends
 
 
 def test_no_flex_deprecated_app_settings() -> None:
@@ -252,6 +351,10 @@ def test_host_storage_is_identity_based() -> None:
     )
     assert bicep.reference(settings["AzureWebJobsStorage__queueServiceUri"]) == (
         "storage.properties.primaryEndpoints.queue"
+    )
+    # Diagnostic events go to a table, with the table role on the account (see the grants).
+    assert bicep.reference(settings["AzureWebJobsStorage__tableServiceUri"]) == (
+        "storage.properties.primaryEndpoints.table"
     )
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
     assert (
@@ -291,6 +394,29 @@ def test_the_role_table_matches_the_allow_list() -> None:
 
 def test_role_assignments_are_exactly_the_expected_grants() -> None:
     assert set(grants()) == EXPECTED_GRANTS
+
+
+def test_no_blob_data_role_covers_the_whole_account() -> None:
+    """Only the user-delegation key, queues and tables are granted on the account."""
+    on_account = {(who, role) for who, role, scope in grants() if scope == "storage"}
+    assert not {role for _, role in on_account} & BLOB_DATA_ROLES
+    assert on_account == {
+        ("identity", "Storage Blob Delegator"),
+        ("identity", "Storage Queue Data Contributor"),
+        ("identity", "Storage Table Data Contributor"),
+    }
+
+
+def test_only_the_apps_identity_may_write_the_code_package() -> None:
+    """The platform writes the package as the deployment storage identity; nobody else does."""
+    writers = {who for who, _, scope in grants() if scope == "deploymentContainer"}
+    assert writers == {"identity"}
+    storage = bicep.dig(
+        bicep.only(TREE, "Microsoft.Web/sites").properties, "functionAppConfig.deployment.storage"
+    )
+    assert bicep.reference(storage["authentication"]["userAssignedIdentityResourceId"]) == (
+        "identity.id"
+    )
 
 
 @pytest.mark.parametrize("grant", sorted(EXPECTED_GRANTS), ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
