@@ -11,9 +11,16 @@
 #   WHEELVAULT_CUSTOM_URL               public base URL (custom domain) instead of the app's URL
 #   WHEELVAULT_PUBLISHER_PRINCIPAL_ID   object id that may write to `uploads` directly (RBAC)
 #   WHEELVAULT_PUBLISHER_PRINCIPAL_TYPE User, Group or ServicePrincipal (default ServicePrincipal)
-#   WHEELVAULT_ADMIN_PRINCIPAL_ID       who manages tokens and the index (default: you, if `az`
-#                                       is signed in as a user; a service principal must set it)
+#   WHEELVAULT_ADMIN_PRINCIPAL_ID       who manages tokens and the index (default: whoever `az` is
+#                                       signed in as, a user, a service principal or a managed
+#                                       identity; set but empty: no operator)
+#   WHEELVAULT_ADMIN_PRINCIPAL_TYPE     User, Group or ServicePrincipal (default: the kind of the
+#                                       signed-in account, from `az account show`)
+#   WHEELVAULT_VAULT_CREATE_MODE        default or recover (default: recover when a soft-deleted
+#                                       vault of this group and environment exists, see
+#                                       infra/vault-create-mode.sh)
 #   WHEELVAULT_UPSTREAM_URLS_SECRET     name of the vault secret holding the upstream URLs
+#   WHEELVAULT_UPSTREAM_PUBLIC_INDEX    true: the public index as the upstream (no secret needed)
 #   WHEELVAULT_UPSTREAM_RESERVED, _ALLOW, _DENY, _MIN_AGE   the upstream policy (README)
 #   WHEELVAULT_ENTRA_APP_REGISTRATION   true (default): create the Entra ID app registration
 #                                       (needs Microsoft Graph permissions, README); false: none
@@ -28,16 +35,55 @@ group=${1:?$usage}
 location=${2:?$usage}
 environment=${3:-$group}
 
-az account show --query name --output tsv > /dev/null || {
+# What `az account show` calls the signed-in account (user.type), as a principalType.
+principal_type_of() {
+    case "$1" in
+        user) echo User ;;
+        servicePrincipal) echo ServicePrincipal ;;
+        *) return 1 ;;
+    esac
+}
+
+# The object id of the signed-in account: a user's from Microsoft Graph's /me; a service
+# principal's (or a managed identity's, whose client id az keeps as user.clientId) from its
+# app id, which needs Microsoft Graph read access (Application.Read.All).
+signed_in_object_id() {
+    if [ "$account_type" = User ]; then
+        az ad signed-in-user show --query id --output tsv
+    else
+        az ad sp show --id "$(az account show --query 'user.clientId || user.name' --output tsv)" \
+            --query id --output tsv
+    fi
+}
+
+signed_in_as=$(az account show --query user.type --output tsv) || {
     echo "not signed in: run az login first" >&2
     exit 1
 }
-admin=${WHEELVAULT_ADMIN_PRINCIPAL_ID:-$(az ad signed-in-user show --query id --output tsv 2> /dev/null || true)}
+account_type=$(principal_type_of "$signed_in_as") || {
+    echo "az is signed in as '$signed_in_as', neither a user nor a service principal" >&2
+    exit 1
+}
+admin_type=${WHEELVAULT_ADMIN_PRINCIPAL_TYPE:-$account_type}
+if [ -z "${WHEELVAULT_ADMIN_PRINCIPAL_ID+set}" ]; then
+    admin=$(signed_in_object_id) || {
+        echo "could not find the object id of the signed-in $account_type (a service principal" \
+            "needs Microsoft Graph Application.Read.All for it): set WHEELVAULT_ADMIN_PRINCIPAL_ID" \
+            "(and WHEELVAULT_ADMIN_PRINCIPAL_TYPE), or set it empty for no operator" >&2
+        exit 1
+    }
+else
+    admin=$WHEELVAULT_ADMIN_PRINCIPAL_ID
+fi
 
 echo "1/5 resource group $group in $location" >&2
 az group create --name "$group" --location "$location" --output none
 
-echo "2/5 infrastructure (infra/main.bicep)" >&2
+# After `az group delete` (or `azd down`) the vault waits soft-deleted under the same name.
+vault_mode=${WHEELVAULT_VAULT_CREATE_MODE:-$(AZURE_RESOURCE_GROUP="$group" AZURE_ENV_NAME="$environment" \
+    infra/vault-create-mode.sh)}
+
+echo "2/5 infrastructure (infra/main.bicep, admin $admin_type ${admin:-none}, vault $vault_mode)" >&2
 # main.parameters.json holds azd's ${...} placeholders; every one is given a value here.
 az deployment group create \
     --resource-group "$group" \
@@ -48,10 +94,13 @@ az deployment group create \
         environmentName="$environment" \
         location="$location" \
         adminPrincipalId="$admin" \
+        adminPrincipalType="$admin_type" \
+        vaultCreateMode="$vault_mode" \
         publicUrl="${WHEELVAULT_CUSTOM_URL:-}" \
         publisherPrincipalId="${WHEELVAULT_PUBLISHER_PRINCIPAL_ID:-}" \
         publisherPrincipalType="${WHEELVAULT_PUBLISHER_PRINCIPAL_TYPE:-ServicePrincipal}" \
         upstreamUrlsSecretName="${WHEELVAULT_UPSTREAM_URLS_SECRET:-}" \
+        upstreamPublicIndex="${WHEELVAULT_UPSTREAM_PUBLIC_INDEX:-false}" \
         upstreamReserved="${WHEELVAULT_UPSTREAM_RESERVED:-}" \
         upstreamAllow="${WHEELVAULT_UPSTREAM_ALLOW:-}" \
         upstreamDeny="${WHEELVAULT_UPSTREAM_DENY:-}" \
@@ -93,12 +142,29 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as bundle:
             if path.is_file() and "__pycache__" not in path.parts:
                 bundle.write(path)
 PY
-az functionapp deployment source config-zip \
+# The platform writes the package to the deployment container as the app's identity, whose
+# role there is minutes old on a first deployment (role assignments take up to 10 minutes to
+# apply): a refusal then is retried, spaced.
+deploy_attempts=${WHEELVAULT_DEPLOY_ATTEMPTS:-5}
+deploy_pause=${WHEELVAULT_DEPLOY_PAUSE_SECONDS:-60}
+attempt=1
+until az functionapp deployment source config-zip \
     --resource-group "$group" \
     --name "$app" \
     --src "$build/app.zip" \
     --build-remote true \
-    --output none
+    --output none; do
+    if [ "$attempt" -ge "$deploy_attempts" ]; then
+        echo "the code deployment to $app failed $attempt times. If the errors are 403 or" \
+            "AuthorizationPermissionMismatch, the app's new roles are not in effect yet: run" \
+            "infra/deploy.sh $group $location $environment again in a few minutes." >&2
+        exit 1
+    fi
+    echo "the code deployment failed (attempt $attempt of $deploy_attempts); new role" \
+        "assignments can take minutes to apply, trying again in ${deploy_pause}s" >&2
+    sleep "$deploy_pause"
+    attempt=$((attempt + 1))
+done
 
 echo "4/5 Event Grid subscription (infra/eventgrid.bicep)" >&2
 infra/eventgrid.sh
@@ -108,7 +174,8 @@ cat <<EOF
 
 wheelvault is up at $public_url (health: $public_url/health)
 
-Create the first tokens (needs Key Vault Secrets Officer on the vault; adminPrincipalId has it):
+Create the first tokens (needs Key Vault Secrets Officer on the vault; adminPrincipalId has it;
+a 403 Forbidden in the first minutes means the new role is not in effect yet: wait, run again):
   .venv/bin/wheelvault --vault-url $vault_url --public-url $public_url \\
       token create ci-publisher --scope publish --description "CI uploads"
   .venv/bin/wheelvault --vault-url $vault_url --public-url $public_url \\

@@ -23,6 +23,7 @@ PARAMETERS = json.loads((bicep.INFRA / "main.parameters.json").read_text())["par
 AZURE_YAML = (bicep.ROOT / "azure.yaml").read_text()
 DEPLOY_SH = bicep.INFRA / "deploy.sh"
 EVENTGRID_SH = bicep.INFRA / "eventgrid.sh"
+VAULT_MODE_SH = bicep.INFRA / "vault-create-mode.sh"
 # azd's `${VARIABLE}`, or `${VARIABLE=default}` (the value when the variable is unset).
 AZD_PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)(?:=([^}]*))?\}")
 
@@ -48,12 +49,24 @@ def test_parameters_file_gives_every_required_parameter() -> None:
 
 
 def test_azd_fills_in_the_environment_location_and_signed_in_user() -> None:
+    """azd sets AZURE_PRINCIPAL_TYPE (User, or ServicePrincipal in CI) since 1.17.1."""
     expected = {
         "environmentName": "AZURE_ENV_NAME",
         "location": "AZURE_LOCATION",
         "adminPrincipalId": "AZURE_PRINCIPAL_ID",
+        "adminPrincipalType": "AZURE_PRINCIPAL_TYPE",
     }
     assert expected.items() <= placeholder_parameters().items()
+
+
+def test_deploy_sh_overrides_only_parameters_of_main_bicep() -> None:
+    """A misspelt name would reach az as an unknown parameter and fail the deployment."""
+    call = DEPLOY_SH.read_text()
+    call = call[call.index("--template-file infra/main.bicep") :]
+    call = call[: call.index("--output none")]
+    names = set(re.findall(r"^\s+(\w+)=", call, re.MULTILINE))
+    assert {"adminPrincipalType", "vaultCreateMode"} <= names
+    assert names <= set(MAIN["parameters"])
 
 
 @pytest.mark.parametrize("name", sorted(set(PARAMETERS) - set(placeholder_parameters())), ids=str)
@@ -114,7 +127,7 @@ def test_azure_yaml_runs_the_event_grid_step_after_deploying_the_code() -> None:
     assert "run: bash infra/eventgrid.sh" in hooks
 
 
-@pytest.mark.parametrize("script", [DEPLOY_SH, EVENTGRID_SH], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [DEPLOY_SH, EVENTGRID_SH, VAULT_MODE_SH], ids=lambda p: p.name)
 def test_scripts_are_strict_executable_bash(script: Path) -> None:
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash\n")
