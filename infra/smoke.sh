@@ -5,14 +5,16 @@
 #                             the environment, else from `azd env get-values`
 #   infra/smoke.sh --local    the local stack of this checkout (`make run`)
 #
-# Steps, one line each: health (and an anonymous request refused), token (a throwaway publish
-# token smoke-RUN), build (wheelvault-smoke, its version from the clock), upload (twine to
-# /legacy/), install-pip and install-uv (one index URL from `wheelvault token url`, fresh
-# virtual environments, the module imported), rotate (the new value works, the old one still
-# does within its overlap). On exit, success or failure, the cleanup revokes the token, deletes
-# the file (tombstoned: its name is never published again, hence a new version every run) and
-# removes the temporary directory. A failure prints `smoke: FAILED at STEP: WHY`; no token value
-# is ever printed (values and URL credentials are masked in the log lines shown).
+# Steps, one line each: inputs, health (and an anonymous request refused), token (a throwaway
+# publish token smoke-RUN), build (wheelvault-smoke, a wheel and an sdist, the version from the
+# clock), upload (the wheel with twine to /legacy/), upload-blob (the sdist with `wheelvault
+# upload --wait`: an upload SAS, the blob, Event Grid and the blob trigger), index-url (`wheelvault
+# token url`), install-pip and install-uv (through that one URL into fresh virtual environments,
+# the module imported), rotate (the new value works, the old one still does within its overlap,
+# the index URL follows). On exit, success or failure, the cleanup revokes the token, deletes
+# every file it uploaded (tombstoned: a name is never published again, hence a new version every
+# run) and removes its temporary directory. A failure prints `smoke: FAILED at STEP: WHY` and the
+# step's last log lines; no token value is ever printed (values and URL passwords are masked).
 #
 # Against Azure the `wheelvault` command signs in as you (`az login`): Key Vault Secrets Officer
 # on the vault for the token, blob data access to the account for the delete.
@@ -74,7 +76,11 @@ begin() { # begin STEP: a fresh log; SMOKE_FAIL_AT=STEP makes it fail here, on p
 cleanup() {
     local status=$? left=()
     trap - EXIT
-    if [[ $status -ne 0 && -z $FAILED ]]; then say "FAILED at $STEP: exit status $status"; fi
+    if [[ $status -eq 130 || $status -eq 143 ]]; then
+        say "FAILED at $STEP: interrupted"
+    elif [[ $status -ne 0 && -z $FAILED ]]; then
+        say "FAILED at $STEP: exit status $status"
+    fi
     if [[ -n $TOKEN_CREATED ]]; then
         if "${WV[@]}" token revoke "$TOKEN_NAME" >/dev/null 2>"$WORK/revoke.log"; then
             say "cleanup: token $TOKEN_NAME revoked"
@@ -84,11 +90,11 @@ cleanup() {
         fi
     fi
     local file
-    for file in "${UPLOADED[@]}"; do
+    for file in ${UPLOADED[@]+"${UPLOADED[@]}"}; do # (bash 3.2: an empty array is "unbound")
         delete_file "$file" || left+=("$(by_hand delete "$PROJECT" "$file")")
     done
     if [[ -n $WORK ]]; then rm -rf "$WORK" && say "cleanup: temporary files removed"; fi
-    if ((${#left[@]})); then
+    if ((${#left[@]} > 0)); then
         say "left behind: clean up by hand with" "${left[@]/#/$'\n  '}"
         [[ $status -ne 0 ]] || status=1
     fi
@@ -119,7 +125,8 @@ delete_file() { # an upload refused before publishing leaves no file to delete: 
 }
 
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # -- inputs -------------------------------------------------------------------------------------
 
