@@ -124,6 +124,27 @@ def test_bicep_sets_no_wheelvault_setting_the_code_or_host_does_not_read() -> No
     assert not unknown - code_settings() - host_extras
 
 
+# The settings main.bicep gives the Functions host and the platform rather than wheelvault, each
+# by the name Microsoft documents (identity-based AzureWebJobsStorage, the request body limit,
+# Application Insights with Entra ID auth).
+HOST_SETTINGS = {
+    f"{HOST_STORAGE}__blobServiceUri",
+    f"{HOST_STORAGE}__queueServiceUri",
+    f"{HOST_STORAGE}__tableServiceUri",
+    f"{HOST_STORAGE}__credential",
+    f"{HOST_STORAGE}__clientId",
+    "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+
+
+def test_every_other_setting_is_one_the_host_reads() -> None:
+    """Catches typos in the host's settings too (a misspelt tableServiceUri is just ignored)."""
+    others = {k for k in app_settings() if not k.startswith("WHEELVAULT_")}
+    assert others == HOST_SETTINGS
+
+
 def test_percent_settings_in_trigger_bindings_are_set_everywhere() -> None:
     """`%WHEELVAULT_ROTATION_SCHEDULE%` is resolved by the host: the setting must exist."""
     referenced = {
