@@ -95,7 +95,8 @@ cleanup() {
     done
     if [[ -n $WORK ]]; then rm -rf "$WORK" && say "cleanup: temporary files removed"; fi
     if ((${#left[@]} > 0)); then
-        say "left behind: clean up by hand with" "${left[@]/#/$'\n  '}"
+        say "left behind; clean up by hand with:"
+        printf '  %s\n' "${left[@]}"
         [[ $status -ne 0 ]] || status=1
     fi
     if [[ $status -eq 0 ]]; then say "passed: $PUBLIC_URL"; fi
@@ -116,12 +117,20 @@ delete_file() { # an upload refused before publishing leaves no file to delete: 
         return 0
     fi
     why=$(tail -n 1 "$WORK/delete.log" | mask)
-    if [[ $why == *"is not a file of project"* ]]; then
-        say "cleanup: $1 was never published, nothing to delete"
-        return 0
+    if [[ $why != *"is not a file of project"* ]]; then
+        say "cleanup FAILED: $1 not deleted: $why"
+        return 1
     fi
-    say "cleanup FAILED: $1 not deleted: $why"
-    return 1
+    local state
+    state=$("${WV[@]}" status --timeout 0 "$1" 2>&1 | tail -n 1 | mask) || true
+    case $state in
+    "$1: pending"*) # the blob trigger may still publish it: only a later delete removes it
+        say "cleanup FAILED: $1 is still waiting in uploads, not published yet; delete it once it is"
+        return 1
+        ;;
+    "$1: quarantined"*) say "cleanup: $1 was refused, not published: ${state#"$1: "}" ;;
+    *) say "cleanup: $1 was never published, nothing to delete" ;;
+    esac
 }
 
 trap cleanup EXIT
