@@ -28,7 +28,7 @@ from shared.core.tokens import (
 from shared.services.tokens import Tokens
 from shared.services.verifier import TokenVerifier
 from shared.settings import Settings, SettingsError
-from tests.fixtures.vault import VaultStandinProcess
+from tests.fixtures.vault import VaultStandinProcess, running_vault_standin
 from tests.support.functions import function, handler
 
 pytestmark = pytest.mark.integration
@@ -83,6 +83,15 @@ class CountingStore(SecretStore):
     def set_enabled(self, name: str, version: str, *, enabled: bool) -> None:
         self._write(name)
         super().set_enabled(name, version, enabled=enabled)
+
+
+@pytest.fixture(scope="module")
+def vault_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultStandinProcess]:
+    """This module's own vault. A rotation run walks every token in the vault, and with the
+    clock a month ahead it would rotate (write to) every token other modules left in the
+    session's vault: the runs here would cost in proportion to the whole suite."""
+    with running_vault_standin(tmp_path_factory, "tokens-vault") as standin:
+        yield standin
 
 
 @pytest.fixture
