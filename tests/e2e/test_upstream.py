@@ -156,17 +156,26 @@ def assert_clean(output: str, world: World) -> None:
 
 
 def pip_install(
-    world: World, tmp_path: Path, *requirements: str, home: Path | None = None
+    world: World,
+    tmp_path: Path,
+    *requirements: str,
+    home: Path | None = None,
+    options: tuple[str, ...] = (),
 ) -> tuple[clients.Run, Path]:
     home = home or world.home
     python = clients.new_venv(tmp_path / f"venv-{uuid.uuid4().hex[:6]}", home)
-    result = clients.pip(python, home, "install", "--index-url", world.index_url(), *requirements)
+    index = ("--index-url", world.index_url())
+    result = clients.pip(python, home, "install", *index, *options, *requirements)
     assert_clean(result.output, world)
     return result, python
 
 
 def uv_install(
-    world: World, tmp_path: Path, *requirements: str, home: Path | None = None
+    world: World,
+    tmp_path: Path,
+    *requirements: str,
+    home: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[clients.Run, Path]:
     home = home or world.home
     python = clients.new_venv(tmp_path / f"uv-venv-{uuid.uuid4().hex[:6]}", home)
@@ -179,6 +188,7 @@ def uv_install(
         "--index-url",
         world.index_url(),
         *requirements,
+        extra_env=extra_env,
     )
     assert_clean(result.output, world)
     return result, python
@@ -280,10 +290,11 @@ def test_a_fresh_upstream_release_is_hidden_by_the_minimum_age(
 
 
 def test_a_tampered_upstream_file_is_refused_and_not_cached(world: World, tmp_path: Path) -> None:
-    result, python = pip_install(world, tmp_path, "tamperpkg")
+    # pip and uv retry a 502 with seconds of back-off (7 s and 11 s); one refusal is the point.
+    result, python = pip_install(world, tmp_path, "tamperpkg", options=("--retries", "0"))
     assert result.returncode != 0
     assert clients.installed_version(python, "tamperpkg", world.home) is None
-    uv_result, _ = uv_install(world, tmp_path, "tamperpkg")
+    uv_result, _ = uv_install(world, tmp_path, "tamperpkg", extra_env={"UV_HTTP_RETRIES": "0"})
     assert uv_result.returncode != 0
     status, code, _ = world.error(f"/files/tamperpkg/{wheel('tamperpkg', '1.0').filename}")
     assert (status, code) == (502, "upstream-hash-mismatch")

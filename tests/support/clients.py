@@ -88,8 +88,14 @@ def pip(python: Path, home: Path, *args: str, timeout: float = 300) -> Run:
     return run([sys.executable, "-m", "pip", "--python", str(python), *args], home, timeout=timeout)
 
 
-def uv(home: Path, *args: str, cwd: Path | None = None, timeout: float = 300) -> Run:
-    return run([UV, *args], home, cwd=cwd, timeout=timeout)
+def uv(
+    home: Path,
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
+) -> Run:
+    return run([UV, *args], home, cwd=cwd, timeout=timeout, extra_env=extra_env)
 
 
 def installed_version(python: Path, distribution: str, home: Path) -> str | None:
