@@ -286,24 +286,32 @@ def check_running(supervisor: Supervisor) -> dict[str, str]:
     return values
 
 
-def test_stops_cleanly_and_restarts_with_the_same_data_and_tokens(
+def test_stops_cleanly_and_restarts_with_the_same_data_packages_and_tokens(
     supervisors: Supervisors, tmp_path: Path
 ) -> None:
+    """One stack over a stop and a start (each start and stop costs seconds): stack.json while
+    it runs, a rival refused, a published wheel installing before and after the restart, and
+    the same tokens, blobs and index URL afterwards. Publishing needs the host's blob watcher
+    (the publish_upload blob trigger run by the local host)."""
     root, ports = tmp_path / "root", free_ports()
     first, seconds = supervisors.start(root, ports)
     print(f"first start (new data): banner after {seconds:.1f} s")
     tokens = check_running(first)
     assert (root / "local.settings.json").exists()
+    check_stack_json(first, root, ports)
     with first.blob_service() as service:
         service.create_container("stack-test")
         service.get_blob_client("stack-test", "kept.txt").upload_blob(b"still here")
         assert {c.name for c in service.list_containers()} >= set(layout.CONTAINERS)
+    publish(first, "stack-demo", "1.0")
+    home = tmp_path / "home"
+    assert_installs(first.index_url(), tmp_path / "venv-1", home)
     # A second stack on the same data (other ports) would corrupt it: refused, exit 2.
     rival = supervisors.launch(root, free_ports())
     assert rival.process.wait(START_TIMEOUT) == 2
     assert "already running" in rival.stderr()
     assert "Traceback" not in rival.stderr()
-    stop_and_check(first)
+    stop_and_check(first)  # which checks stack.json is gone
 
     second, seconds = supervisors.start(root, ports)
     print(f"second start (same data): banner after {seconds:.1f} s")
@@ -312,28 +320,6 @@ def test_stops_cleanly_and_restarts_with_the_same_data_and_tokens(
     with second.blob_service() as service:
         kept = service.get_blob_client("stack-test", "kept.txt").download_blob().readall()
     assert kept == b"still here"
-    stop_and_check(second)
-
-
-def test_published_wheel_installs_before_and_after_a_restart(
-    supervisors: Supervisors, tmp_path: Path
-) -> None:
-    """Needs the host's blob watcher (the publish_upload blob trigger run by the local host)."""
-    root, ports = tmp_path / "root", free_ports()
-    first, _ = supervisors.start(root, ports)
-    wheel = build_wheel("stack-demo", "1.0")
-    with first.blob_service() as service:
-        service.get_blob_client(layout.UPLOADS, wheel.filename).upload_blob(wheel.data)
-        published = service.get_blob_client(layout.INDEX, f"files/stack-demo/{wheel.filename}")
-        deadline = time.monotonic() + PUBLISH_TIMEOUT
-        while not published.exists():
-            assert time.monotonic() < deadline, first.host_log()[-3000:]
-            time.sleep(0.2)
-    home = tmp_path / "home"
-    assert_installs(first.index_url(), tmp_path / "venv-1", home)
-    stop_and_check(first)
-
-    second, _ = supervisors.start(root, ports)
     assert_installs(second.index_url(), tmp_path / "venv-2", home)
     stop_and_check(second)
 
@@ -389,12 +375,8 @@ def state_of(supervisor: Supervisor) -> dict[str, Any]:
     return state
 
 
-def test_stack_json_says_where_everything_is_while_the_stack_runs(
-    supervisors: Supervisors, tmp_path: Path
-) -> None:
+def check_stack_json(supervisor: Supervisor, root: Path, ports: Ports) -> None:
     """The contract with the `wheelvault` command: enough to reach every service, no token."""
-    root, ports = tmp_path / "root", free_ports()
-    supervisor, _ = supervisors.start(root, ports)
     state = state_of(supervisor)
     assert state["version"] == 1
     assert state["pid"] == supervisor.process.pid
@@ -424,7 +406,6 @@ def test_stack_json_says_where_everything_is_while_the_stack_runs(
         "WHEELVAULT_VAULT_CA_BUNDLE": state["vault_ca"],
         "WHEELVAULT_PUBLIC_URL": state["public_url"],
     }
-    stop_and_check(supervisor)  # which checks the file is gone
 
 
 def check_entra_entry(supervisor: Supervisor, entry: dict[str, str]) -> None:
@@ -528,6 +509,9 @@ TITLES = {
 }
 AZURITE_SAVE_SECONDS = 5.0
 """Azurite saves its blob metadata every 5 s: a kill -9 may lose what is newer."""
+AZURITE_DB = Path(".local") / "azurite" / "__azurite_db_blob__.json"
+SAVE_MARGIN_SECONDS = 1.0
+"""A save whose file is this much newer than a write began after it (a save takes ms)."""
 
 
 def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens(
@@ -537,8 +521,7 @@ def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens
     supervisor, _ = supervisors.start(root, ports)
     tokens = check_running(supervisor)
     first = state_of(supervisor)
-    publish(supervisor, "restart-demo", "1.0")
-    time.sleep(AZURITE_SAVE_SECONDS + 1)
+    wait_until_azurite_saved(supervisor, publish(supervisor, "restart-demo", "1.0"))
     port_of = {
         "host": ports.host,
         "keyvault": ports.vault,
@@ -571,8 +554,9 @@ def test_a_killed_child_is_restarted_and_the_stack_keeps_its_packages_and_tokens
     stop_and_check(supervisor)
 
 
-def publish(supervisor: Supervisor, project: str, version: str) -> None:
-    """Drop a wheel into `uploads` and wait for the host's blob watcher to publish it."""
+def publish(supervisor: Supervisor, project: str, version: str) -> str:
+    """Drop a wheel into `uploads` and wait for the host's blob watcher to publish it; its
+    filename."""
     wheel = build_wheel(project, version)
     with supervisor.blob_service() as service:
         service.get_blob_client(layout.UPLOADS, wheel.filename).upload_blob(wheel.data)
@@ -581,6 +565,24 @@ def publish(supervisor: Supervisor, project: str, version: str) -> None:
         while not published.exists():
             assert time.monotonic() < deadline, supervisor.host_log()[-3000:]
             time.sleep(0.2)
+    return wheel.filename
+
+
+def wait_until_azurite_saved(supervisor: Supervisor, upload: str) -> None:
+    """Until Azurite has saved everything the publish of `upload` wrote: the publish's last
+    write removes the upload; then a save of the metadata that began after that."""
+    deadline = time.monotonic() + PUBLISH_TIMEOUT
+    with supervisor.blob_service() as service:
+        pending = service.get_blob_client(layout.UPLOADS, upload)
+        while pending.exists():
+            assert time.monotonic() < deadline, supervisor.host_log()[-3000:]
+            time.sleep(0.1)
+    wanted = time.time() + SAVE_MARGIN_SECONDS
+    saved = supervisor.root / AZURITE_DB
+    deadline = time.monotonic() + SAVE_MARGIN_SECONDS + 3 * AZURITE_SAVE_SECONDS
+    while not (saved.exists() and saved.stat().st_mtime > wanted):
+        assert time.monotonic() < deadline, f"Azurite did not save {saved} in time"
+        time.sleep(0.1)
 
 
 def wait_for_line(supervisor: Supervisor, start: str) -> str:
