@@ -39,7 +39,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
 from azure.keyvault.secrets import SecretClient
 from azure.storage.blob import BlobServiceClient
 
@@ -70,21 +69,7 @@ Check = Callable[[], object]
 
 def mint(entra: EntraStandin) -> str:
     """An access token for wheelvault from the stand-in's token endpoint (client credentials)."""
-    who = entra.principals[PRINCIPAL]
-    reply = requests.post(
-        f"{entra.url}/{entra.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": who.client_id,
-            "client_secret": who.client_secret,
-            "scope": entra.scope,
-        },
-        verify=str(entra.ca_path),
-        timeout=30,
-    )
-    reply.raise_for_status()
-    token: str = reply.json()["access_token"]
-    return token
+    return entra.client_credentials_token(PRINCIPAL)
 
 
 def front_door(tokens: TokenVerifier, entra: EntraVerifier) -> FrontDoor:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import azure.functions as func
 import jwt
 import pytest
-import requests
 
 from shared.adapters.blobstore import BlobStore
 from shared.core.tokens import Policy, Scope
@@ -35,21 +34,7 @@ UPLOAD = json.dumps({"filename": "demo_pkg-1.0-py3-none-any.whl"}).encode()
 def issue(entra: EntraStandinProcess, principal: str, scope: str | None = None) -> str:
     """An access token from the stand-in's token endpoint (client credentials, as
     `ClientSecretCredential` asks for one)."""
-    who = entra.principals[principal]
-    reply = requests.post(
-        f"{entra.url}/{entra.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": who.client_id,
-            "client_secret": who.client_secret,
-            "scope": scope or entra.scope,
-        },
-        verify=str(entra.ca_path),
-        timeout=30,
-    )
-    reply.raise_for_status()
-    token: str = reply.json()["access_token"]
-    return token
+    return entra.client_credentials_token(principal, scope)
 
 
 def basic(token: str, user: str = "anyone") -> dict[str, str]:

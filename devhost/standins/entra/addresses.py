@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import requests
+
 from .principals import Directory, LocalPrincipal
 
 
@@ -61,8 +63,32 @@ class EntraAddresses:
         return f"{self.url}/msi/token"
 
     @property
+    def token_endpoint(self) -> str:
+        """The v2 client-credentials endpoint (the one ``ClientSecretCredential`` asks)."""
+        return f"{self.url}/{self.tenant_id}/oauth2/v2.0/token"
+
+    @property
     def principals(self) -> Mapping[str, LocalPrincipal]:
         return self.directory.principals
+
+    def client_credentials_token(self, principal: str, scope: str | None = None) -> str:
+        """An access token for `principal` from the token endpoint, as a client with its
+        secret asks for one; `scope` defaults to wheelvault's."""
+        who = self.principals[principal]
+        reply = requests.post(
+            self.token_endpoint,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": who.client_id,
+                "client_secret": who.client_secret,
+                "scope": scope or self.scope,
+            },
+            verify=str(self.ca_path),
+            timeout=30,
+        )
+        reply.raise_for_status()
+        token: str = reply.json()["access_token"]
+        return token
 
     def settings(self) -> dict[str, str]:
         """The four ``WHEELVAULT_ENTRA_*`` settings that point wheelvault at this stand-in."""
